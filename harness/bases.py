@@ -1,0 +1,113 @@
+"""Base images: which Debian suite carries which Python, and building them offline."""
+
+import os
+import platform
+import shutil
+import subprocess
+from pathlib import Path
+
+from . import engine
+from .errors import BuildError
+from .layout import sha256_text
+
+# Python -> (Debian suite, glibc of that suite). Debian ships one python3 per suite; sid also
+# carries the next Python as pythonX.Y packages.
+SUITES = {
+    "3.9": ("bullseye", "2.31"),
+    "3.11": ("bookworm", "2.36"),
+    "3.13": ("trixie", "2.41"),
+    "3.14": ("sid", "2.41"),
+}
+# python:X-slim images from a registry are Debian bookworm or newer.
+REGISTRY_GLIBC = "2.36"
+
+
+def glibc_for(python):
+    """The glibc the environment's base image has, which bounds the manylinux tags it accepts."""
+    return SUITES.get(python, (None, REGISTRY_GLIBC))[1]
+
+
+MACHINE = {"amd64": "x86_64", "arm64": "aarch64"}
+HOST_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+DEBOOTSTRAP_RECIPE = "1"  # bump to rebuild every debootstrapped base
+
+
+def mirror():
+    """The Debian mirror debootstrap reads ($SKLMATRIX_DEBIAN_MIRROR)."""
+    return os.environ.get("SKLMATRIX_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+
+
+def debootstrap_command(python, arch, target):
+    """The debootstrap call for a minimal Debian holding pythonX.Y and its venv module."""
+    suite = SUITES[python][0]
+    packages = f"python{python},python{python}-venv"
+    return ["debootstrap", "--variant=minbase", f"--arch={arch}", f"--include={packages}",
+            suite, str(target), mirror()]
+
+
+def debootstrap_tag(python, arch):
+    """The local tag of a debootstrapped base, changing with its recipe."""
+    suite = SUITES[python][0]
+    recipe = sha256_text(DEBOOTSTRAP_RECIPE, " ".join(debootstrap_command(python, arch, "ROOT")))[:12]
+    return f"sklmatrix/base:{suite}-py{python}-{arch}-{recipe}"
+
+
+def ensure_base(client, template, python, arch, cache, say=print):
+    """A local base image tag for (python, arch): the configured image if present, else debootstrap."""
+    wanted = template.format(python=python)
+    if arch == HOST_ARCH:
+        if engine.find_image(client, wanted) is not None:
+            return wanted
+        try:
+            client.images.pull(wanted)
+            say(f"base {wanted}: pulled")
+            return wanted
+        except Exception:  # no registry here: fall through to an offline build
+            pass
+    if python not in SUITES:
+        offline = ", ".join(sorted(SUITES))
+        raise BuildError(f"no base image for Python {python} on {arch}: {wanted} is not available locally or "
+                         f"from a registry, and offline bases exist only for Python {offline}")
+    tag = debootstrap_tag(python, arch)
+    if engine.find_image(client, tag) is not None:
+        return tag
+    return _debootstrap(client, python, arch, tag, cache, say)
+
+
+def _debootstrap(client, python, arch, tag, cache, say):
+    """Debootstrap a rootfs, import it as tag, and check it runs with the right machine."""
+    if shutil.which("debootstrap") is None or os.geteuid() != 0:
+        raise BuildError(f"building base {tag} needs root and debootstrap",
+                         hint="run `sudo images/setup-engine.sh` and rerun as root, or provide the base image")
+    name = tag.split(":", 1)[1]
+    root = cache.rootfs(name)
+    log_path = cache.build_log(f"base-{name}")
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(root, ignore_errors=True)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    say(f"base {tag}: debootstrap {SUITES[python][0]} {arch} (a few minutes; log {log_path})")
+    with open(log_path, "w", encoding="utf-8") as log:
+        proc = subprocess.run(debootstrap_command(python, arch, root), stdout=log, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        tail = Path(log_path).read_text(errors="replace").strip().splitlines()[-1:]
+        raise BuildError(f"debootstrap for {tag} failed: {' '.join(tail)}", hint=f"see {log_path}")
+    try:
+        # Docker 20.10 ignores `import --platform`: the label is how the harness knows the arch.
+        engine.import_rootfs(client, root, tag, changes=[
+            f"LABEL {engine.LABEL}.arch={arch}", "ENV LANG=C.UTF-8",
+        ])
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    check_machine(client, tag, python, arch)
+    return tag
+
+
+def check_machine(client, image, python, arch):
+    """Fail unless a container of image reports the expected platform.machine()."""
+    code, out, err = engine.run(client, image, [f"python{python}", "-c",
+                                                "import platform; print(platform.machine())"])
+    got = out.strip()
+    if code != 0 or got != MACHINE[arch]:
+        hint = "arm64 needs qemu binfmt: run `sudo images/setup-engine.sh`" if arch != HOST_ARCH else None
+        raise BuildError(f"{image} reports machine {got or err.strip()[-200:]!r}, expected {MACHINE[arch]}",
+                         hint=hint)

@@ -1,0 +1,109 @@
+"""The one module that talks to the container engine, through the docker Python SDK."""
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from .errors import BuildError, EngineUnavailable
+
+LABEL = "org.sklmatrix"
+
+
+def connect(timeout=600):
+    """A docker client whose engine answers, or EngineUnavailable."""
+    try:
+        import docker
+    except ImportError:  # pragma: no cover - declared dependency
+        raise EngineUnavailable("the docker Python SDK is not installed", hint="pip install docker") from None
+    try:
+        client = docker.from_env(timeout=timeout)
+        client.ping()
+    except Exception as exc:  # the SDK raises several types for "no engine"
+        where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        raise EngineUnavailable(f"no container engine answers at {where} ({type(exc).__name__})") from None
+    return client
+
+
+def available():
+    """Whether an engine answers (for choosing a backend and skipping tests)."""
+    try:
+        connect(timeout=5).close()
+        return True
+    except EngineUnavailable:
+        return False
+
+
+def find_image(client, tag):
+    """The local image with this tag, or None; never pulls."""
+    import docker.errors
+
+    try:
+        return client.images.get(tag)
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def build(client, context, tag, buildargs, log_path, labels=None):
+    """Build context/Dockerfile into tag, streaming the log to log_path; BuildError with its tail."""
+    log_path = Path(log_path)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    error = None
+    with open(log_path, "w", encoding="utf-8") as log:
+        try:
+            for chunk in client.api.build(path=str(context), tag=tag, buildargs=buildargs, labels=labels,
+                                          rm=True, forcerm=True, decode=True, pull=False):
+                if "stream" in chunk:
+                    log.write(chunk["stream"])
+                elif "error" in chunk:
+                    error = chunk["error"].strip()
+                    log.write(f"ERROR: {error}\n")
+                elif "status" in chunk:
+                    log.write(chunk["status"] + "\n")
+                log.flush()
+        except Exception as exc:  # API errors (bad Dockerfile, engine gone) end up in the log too
+            error = f"{type(exc).__name__}: {exc}"
+            log.write(f"ERROR: {error}\n")
+    if error:
+        raise BuildError(f"building {tag} failed: {error}", hint=f"see {log_path}")
+    return client.images.get(tag)
+
+
+def import_rootfs(client, rootfs, tag, changes=()):
+    """docker import a root file system folder as tag (the engine does not record its arch)."""
+    repository, _, version = tag.partition(":")
+    # tar keeps ownership, device nodes and xattrs of the rootfs, which Python's tarfile may not.
+    tar = subprocess.Popen(["tar", "-C", str(rootfs), "--numeric-owner", "-c", "."], stdout=subprocess.PIPE)
+    try:
+        client.api.import_image_from_stream(tar.stdout, repository=repository, tag=version or "latest",
+                                            changes=list(changes))
+    finally:
+        tar.stdout.close()
+        code = tar.wait()
+    if code != 0:
+        raise BuildError(f"tar of {rootfs} failed with exit code {code}")
+    return client.images.get(tag)
+
+
+def run(client, image, command, *, mounts=(), environment=None, user=None, network=False,
+        mem_limit=None, pids_limit=None, timeout=None, workdir=None):
+    """Run a container to completion: (exit code, stdout, stderr); the container is removed."""
+    import docker.types
+
+    container = client.containers.run(
+        image, command, detach=True, environment=environment or {}, user=user, working_dir=workdir,
+        network_mode="bridge" if network else "none", mem_limit=mem_limit, pids_limit=pids_limit,
+        mounts=[docker.types.Mount(target, source, type="bind", read_only=ro) for source, target, ro in mounts],
+    )
+    try:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        result = container.wait(timeout=timeout) if deadline else container.wait()
+        code = result.get("StatusCode", -1)
+        out = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
+        err = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
+        return code, out, err
+    finally:
+        try:
+            container.remove(force=True)
+        except Exception:
+            pass

@@ -1,0 +1,62 @@
+"""Failures of the tool itself, each with its own exit code; findings are never exceptions."""
+
+
+class HarnessError(Exception):
+    """A failure of the harness that the CLI reports as one line and an exit code."""
+
+    exit_code = 1
+    hint = ""
+
+    def __init__(self, message, hint=None):
+        super().__init__(message)
+        if hint is not None:
+            self.hint = hint
+
+    def line(self):
+        """The one line the CLI prints."""
+        text = str(self)
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+class ConfigError(HarnessError):
+    """matrix.toml is malformed or contradictory."""
+
+    exit_code = 2
+
+
+class SelectionError(HarnessError):
+    """The command line names environments or matrices that do not exist."""
+
+    exit_code = 3
+
+
+class EngineUnavailable(HarnessError):
+    """No container engine answers."""
+
+    exit_code = 4
+    hint = "run `sudo images/setup-engine.sh`, or use --backend venv"
+
+
+class ResolutionError(HarnessError):
+    """Wheels for an environment could not be resolved or downloaded."""
+
+    exit_code = 5
+
+
+class BuildError(HarnessError):
+    """An image or base image could not be built."""
+
+    exit_code = 6
+
+
+class DiskSpaceError(HarnessError):
+    """Not enough free disk for the wheelhouse, images or results."""
+
+    exit_code = 7
+
+
+class ResultsSchemaError(HarnessError):
+    """A results file was written under another schema number."""
+
+    exit_code = 8
+    hint = "move the old results away or rerun `python -m harness load` to recompute them"

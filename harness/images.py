@@ -1,0 +1,120 @@
+"""One image per environment, tagged by a hash of everything in it, built only when missing."""
+
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import bases, engine
+from .errors import BuildError, HarnessError
+from .layout import sha256_text
+
+DOCKERFILE = Path(__file__).resolve().parent.parent / "images" / "Dockerfile"
+TAIL_LINES = 20
+
+
+@dataclass(frozen=True)
+class Built:
+    """What happened to one environment's image."""
+
+    env_id: str
+    ok: bool
+    tag: str = ""
+    cached: bool = False
+    seconds: float = 0.0
+    error: str = ""
+    log_tail: tuple = ()
+
+    def to_json(self):
+        """A JSON-ready record for the results tree."""
+        return {"env": self.env_id, "ok": self.ok, "tag": self.tag, "cached": self.cached,
+                "seconds": round(self.seconds, 1), "error": self.error, "log_tail": list(self.log_tail)}
+
+
+def image_tag(env, lock, base_id):
+    """sklmatrix/<env id>:<hash of base, wheels and Dockerfile>."""
+    digest = sha256_text(base_id, DOCKERFILE.read_text(), env.id, env.python, env.arch,
+                         *(sha for _, sha in lock.wheels))
+    return f"sklmatrix/{env.id}:{digest[:16]}"
+
+
+def _context(env, lock, cache):
+    """A build context folder: the Dockerfile and hard links to the environment's wheels."""
+    folder = cache.context(env.id)
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "wheels").mkdir(parents=True)
+    shutil.copy(DOCKERFILE, folder / "Dockerfile")
+    for name, _ in lock.wheels:
+        source, target = cache.pool / name, folder / "wheels" / name
+        try:
+            os.link(source, target)
+        except OSError:  # another file system: copy instead
+            shutil.copy(source, target)
+    return folder
+
+
+def build_env(client, env, lock, base_tag, cache):
+    """Build (or reuse) one environment's image; failures become a Built with the log's tail."""
+    start = time.monotonic()
+    if not lock.ok:
+        return Built(env.id, False, error=f"wheels could not be resolved: {lock.error}")
+    base = engine.find_image(client, base_tag)
+    tag = image_tag(env, lock, base.id)
+    if engine.find_image(client, tag) is not None:
+        return Built(env.id, True, tag, cached=True)
+    log_path = cache.build_log(env.id)
+    try:
+        context = _context(env, lock, cache)
+        labels = {f"{engine.LABEL}.env": env.id, f"{engine.LABEL}.arch": env.arch,
+                  f"{engine.LABEL}.python": env.python}
+        engine.build(client, context, tag, {"BASE": base_tag, "PYTHON": env.python, "ENV_ID": env.id},
+                     log_path, labels=labels)
+        bases.check_machine(client, tag, env.python, env.arch)
+    except HarnessError as exc:
+        return Built(env.id, False, tag, seconds=time.monotonic() - start, error=exc.line(),
+                     log_tail=_tail(log_path))
+    finally:
+        shutil.rmtree(cache.context(env.id), ignore_errors=True)
+    return Built(env.id, True, tag, seconds=time.monotonic() - start)
+
+
+def _tail(path, lines=TAIL_LINES):
+    """The last lines of a log file."""
+    try:
+        return tuple(Path(path).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ()
+
+
+def build_all(client, matrix, locks, cache, say=print):
+    """Bases first, then every image; one failure never stops the others."""
+    by_id = {lock.env_id: lock for lock in locks}
+    base_of, base_error = {}, {}
+    for key in sorted({(env.python, env.arch) for env in matrix.envs}):
+        try:
+            base_of[key] = bases.ensure_base(client, matrix.base, *key, cache, say=say)
+        except BuildError as exc:
+            base_error[key] = exc.line()
+            say(f"base python{key[0]} {key[1]}: FAILED: {exc.line()}")
+    results = []
+    total = len(matrix.envs)
+    for number, env in enumerate(matrix.envs, 1):
+        key = (env.python, env.arch)
+        if key in base_error:
+            built = Built(env.id, False, error=f"base image: {base_error[key]}")
+        else:
+            built = build_env(client, env, by_id[env.id], base_of[key], cache)
+        results.append(built)
+        say(_progress(number, total, built))
+    return results
+
+
+def _progress(number, total, built):
+    """One progress line per image."""
+    head = f"[{number}/{total}] {built.env_id}:"
+    if not built.ok:
+        return f"{head} FAILED: {built.error}"
+    if built.cached:
+        return f"{head} up to date ({built.tag})"
+    return f"{head} built in {built.seconds:.0f}s ({built.tag})"

@@ -1,0 +1,1 @@
+"""Code that runs inside every environment: stdlib plus the installed scientific stack."""

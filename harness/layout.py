@@ -1,0 +1,87 @@
+"""Where everything lives on the host: the cache (wheels, image contexts, logs) and the run trees."""
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def cache_root():
+    """The cache folder: $SKLMATRIX_CACHE, else .cache in the current folder."""
+    return Path(os.environ.get("SKLMATRIX_CACHE", ".cache")).resolve()
+
+
+@dataclass(frozen=True)
+class Cache:
+    """Paths under the cache root."""
+
+    root: Path
+
+    @classmethod
+    def default(cls):
+        """The cache at cache_root()."""
+        return cls(cache_root())
+
+    @property
+    def pool(self):
+        """Every downloaded wheel, once."""
+        return self.root / "wheelhouse" / "pool"
+
+    def lock(self, env_id):
+        """The pinned wheel set of one environment."""
+        return self.root / "wheelhouse" / "locks" / f"{env_id}.json"
+
+    def resolve_log(self, env_id):
+        """pip's output for one environment's resolution."""
+        return self.root / "logs" / "resolve" / f"{env_id}.log"
+
+    def build_log(self, name):
+        """The build log of an image or base image."""
+        return self.root / "logs" / "build" / f"{name}.log"
+
+    def context(self, name):
+        """A docker build context folder."""
+        return self.root / "contexts" / name
+
+    def rootfs(self, name):
+        """A debootstrapped root file system."""
+        return self.root / "rootfs" / name
+
+
+def write_json(path, data):
+    """Write JSON atomically: a reader sees the old file or the new one, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=1, sort_keys=True)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_json(path):
+    """Read a JSON file, or None when it does not exist."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+
+
+def sha256_file(path, chunk=1 << 20):
+    """Hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_text(*parts):
+    """Hex sha256 of strings joined by newlines."""
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()

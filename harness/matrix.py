@@ -1,0 +1,201 @@
+"""matrix.toml: parsed and validated by one function into frozen dataclasses."""
+
+import fnmatch
+import itertools
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import pins
+from .errors import ConfigError
+from .matrix_checks import Checker, suggest as _suggest
+from .inside.schema import FORMATS
+
+TOP_KEYS = ("formats", "base", "estimators", "tolerances", "known", "matrix")
+MATRIX_KEYS = ("scikit-learn", "python", "numpy", "arch", "include", "exclude", "formats", "estimators")
+ESTIMATOR_KEYS = ("include", "exclude")
+TOLERANCE_KEYS = ("rtol", "atol")
+KNOWN_KEYS = ("producer", "consumer", "format", "estimator", "reason", "link")
+DEFAULT_BASE = "python:{python}-slim"
+NUMPY_RE = re.compile(r"^(default|1|2|\d+\.\d+\.\d+)$")
+PYTHON_RE = re.compile(r"^3\.\d+$")
+
+
+@dataclass(frozen=True)
+class Env:
+    """One environment: a scikit-learn release on one Python, numpy and architecture."""
+
+    sklearn: str
+    python: str
+    numpy: str  # "1", "2" or an exact pin: what the id shows
+    arch: str
+    numpy_pin: str
+    scipy_pin: str
+
+    @property
+    def id(self):
+        """The identifier used everywhere: skl1.3.2-py3.11-np1-amd64."""
+        return f"skl{self.sklearn}-py{self.python}-np{self.numpy}-{self.arch}"
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """A combination the axes ask for that cannot be installed, and why."""
+
+    id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Float comparison tolerances, as in numpy.allclose."""
+
+    rtol: float = 1e-7
+    atol: float = 1e-10
+
+
+@dataclass(frozen=True)
+class Known:
+    """An expected incompatibility, shown as such in the report."""
+
+    producer: str
+    consumer: str
+    format: str
+    estimator: str
+    reason: str
+    link: str
+
+    def matches(self, producer, consumer, fmt, estimator):
+        """Whether a cell falls under this known issue."""
+        pairs = ((producer, self.producer), (consumer, self.consumer),
+                 (fmt, self.format), (estimator, self.estimator))
+        return all(fnmatch.fnmatchcase(value, pattern) for value, pattern in pairs)
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """One named matrix of matrix.toml, ready to run."""
+
+    name: str
+    path: str
+    envs: tuple
+    dropped: tuple
+    formats: tuple
+    estimators_include: tuple
+    estimators_exclude: tuple
+    tolerance: Tolerance
+    format_tolerances: tuple = field(default=())  # ((format, Tolerance), ...)
+    known: tuple = ()
+    base: str = DEFAULT_BASE
+
+    def tolerance_for(self, fmt):
+        """The tolerance that applies to one format."""
+        return dict(self.format_tolerances).get(fmt, self.tolerance)
+
+    def wants_estimator(self, name):
+        """Whether the estimator selection keeps this catalogue entry."""
+        keep = any(fnmatch.fnmatchcase(name, p) for p in self.estimators_include)
+        return keep and not any(fnmatch.fnmatchcase(name, p) for p in self.estimators_exclude)
+
+    def env(self, env_id):
+        """The environment with this id (KeyError when absent)."""
+        for env in self.envs:
+            if env.id == env_id:
+                return env
+        raise KeyError(env_id)
+
+
+def load(path, name="default"):
+    """Parse matrix.toml and return the matrix called name."""
+    matrices = load_all(path)
+    if name not in matrices:
+        raise ConfigError(f"{path}: no matrix named {name!r}{_suggest(name, matrices)}; "
+                          f"have: {', '.join(matrices)}")
+    return matrices[name]
+
+
+def load_all(path):
+    """Parse matrix.toml into {name: Matrix}, raising ConfigError on the first problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    return parse(text, str(path))
+
+
+def parse(text, where="matrix.toml"):
+    """Validate the text of a matrix file into {name: Matrix}."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(_decode_message(where, exc)) from None
+    check = Checker(text, where)
+    check.keys(data, TOP_KEYS, ())
+    formats = check.formats(data.get("formats", list(FORMATS)), ("formats",))
+    base = check.string(data.get("base", DEFAULT_BASE), ("base",))
+    include, exclude = check.estimators(data.get("estimators", {}), ("estimators",))
+    tolerance, per_format = check.tolerances(data.get("tolerances", {}), ("tolerances",))
+    known = check.known(data.get("known", []), ("known",))
+    tables = check.table(data.get("matrix"), ("matrix",), required=True)
+    if not tables:
+        check.fail(("matrix",), "no matrix defined; add a [matrix.default] table")
+    result = {}
+    for name, table in tables.items():
+        where_key = ("matrix", name)
+        table = check.table(table, where_key, required=True)
+        check.keys(table, MATRIX_KEYS, where_key)
+        envs, dropped = _expand(check, table, where_key)
+        m_formats = check.formats(table["formats"], where_key + ("formats",)) if "formats" in table else formats
+        if "estimators" in table:
+            m_include, m_exclude = check.estimators(table["estimators"], where_key + ("estimators",))
+        else:
+            m_include, m_exclude = include, exclude
+        result[name] = Matrix(name, where, envs, dropped, m_formats, m_include, m_exclude,
+                              tolerance, per_format, known, base)
+    return result
+
+
+def _expand(check, table, key):
+    """Cross the axes, apply include/exclude globs, and drop what has no wheels."""
+    sklearns = check.versions(table, key, "scikit-learn", pins.known_sklearn())
+    pythons = check.versions(table, key, "python", pins.known_pythons(), PYTHON_RE)
+    numpys = check.str_list(table.get("numpy", ["default"]), key + ("numpy",), pattern=NUMPY_RE,
+                            what="'default', '1', '2' or an exact version such as '1.26.4'")
+    arches = check.str_list(table.get("arch", ["amd64"]), key + ("arch",), choices=pins.ARCHES)
+    include = check.str_list(table.get("include", ["*"]), key + ("include",))
+    exclude = check.str_list(table.get("exclude", []), key + ("exclude",), allow_empty=True)
+    candidates = {}
+    for skl, py, np_, arch in itertools.product(sklearns, pythons, numpys, arches):
+        got = pins.pins_for(skl, py, arch, np_)
+        label = np_
+        if np_ == "default":
+            label = pins.numpy_major(got.numpy) if got.numpy else pins.default_major(skl)
+        env_id = f"skl{skl}-py{py}-np{label}-{arch}"
+        if env_id not in candidates:
+            candidates[env_id] = (Env(skl, py, label, arch, got.numpy, got.scipy), got.dropped)
+    for pattern in include:
+        if not any(fnmatch.fnmatchcase(i, pattern) for i in candidates):
+            check.fail(key + ("include",), f"pattern {pattern!r} matches no environment of the axes"
+                       f"{_suggest(pattern, candidates)}")
+    selected = [i for i in candidates
+                if any(fnmatch.fnmatchcase(i, p) for p in include)
+                and not any(fnmatch.fnmatchcase(i, p) for p in exclude)]
+    if not selected:
+        check.fail(key, "the matrix is empty after include/exclude")
+    envs = tuple(candidates[i][0] for i in selected if not candidates[i][1])
+    dropped = tuple(Dropped(i, candidates[i][1]) for i in selected if candidates[i][1])
+    if not envs:
+        check.fail(key, f"every environment was dropped, e.g. {dropped[0].id}: {dropped[0].reason}")
+    return envs, dropped
+
+
+def _decode_message(where, exc):
+    """One line from a TOMLDecodeError: file:line: what."""
+    msg = str(exc)
+    found = re.search(r"\(at line (\d+), column (\d+)\)", msg)
+    if found:
+        head = msg[: found.start()].strip()
+        return f"{where}:{found.group(1)}: invalid TOML: {head} (column {found.group(2)})"
+    return f"{where}: invalid TOML: {msg}"

@@ -1,0 +1,110 @@
+"""Which (scikit-learn, Python, numpy, arch) combinations have wheels, and their numpy/scipy pins.
+
+The table in data/wheel-cells.json was checked against PyPI with `pip download --only-binary=:all:`
+and smoke-tested; its pins are the numpy/scipy releases contemporary with each scikit-learn patch,
+because "newest allowed by metadata" breaks old scikit-learn at import time (np.int, pinv2, ...).
+"""
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+ARCHES = ("amd64", "arm64")
+
+# First scikit-learn release built against numpy 2 (earlier wheels fail with "dtype size changed").
+FIRST_NUMPY2_SKLEARN = (1, 4, 2)
+
+# numpy 1.26.4 is the last numpy 1.x; it has wheels for CPython 3.9-3.12 on both arches.
+NUMPY1_LAST = "1.26.4"
+NUMPY1_PYTHONS = ("3.9", "3.10", "3.11", "3.12")
+# numpy 2.0.2 is the first numpy 2.x with wheels for 3.9-3.12 and works with scipy 1.13.1.
+NUMPY2_FIRST = "2.0.2"
+NUMPY2_FIRST_PYTHONS = ("3.9", "3.10", "3.11", "3.12")
+# scipy 1.13.1 was built against numpy 2.0 and accepts numpy 1.22.4 and later: it serves both majors.
+SCIPY_BOTH_MAJORS = "1.13.1"
+
+
+def version_tuple(version):
+    """'1.4.2' -> (1, 4, 2); suffixes such as '.post1' are ignored."""
+    parts = []
+    for piece in version.split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        if not digits or not piece[0].isdigit():
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+@cache
+def wheel_cells():
+    """{sklearn: {python: {arch: [numpy, scipy]}}} from the packaged table."""
+    text = resources.files("harness").joinpath("data/wheel-cells.json").read_text()
+    return json.loads(text)
+
+
+def known_sklearn():
+    """scikit-learn releases the table knows, oldest first."""
+    return sorted(wheel_cells(), key=version_tuple)
+
+
+def known_pythons():
+    """Python versions that appear anywhere in the table, oldest first."""
+    return sorted({py for row in wheel_cells().values() for py in row}, key=version_tuple)
+
+
+@dataclass(frozen=True)
+class Pins:
+    """numpy and scipy pins for one environment, or why it cannot be installed."""
+
+    numpy: str = ""
+    scipy: str = ""
+    dropped: str = ""
+
+
+def numpy_major(version):
+    """The numpy major of a pin ('1.26.4' -> '1')."""
+    return version.split(".", 1)[0]
+
+
+def pins_for(sklearn, python, arch, numpy="default"):
+    """Pins for a combination; numpy is 'default', '1', '2' or an exact version."""
+    row = wheel_cells().get(sklearn, {})
+    if python not in row:
+        have = ", ".join(sorted(row, key=version_tuple)) or "none"
+        return Pins(dropped=f"scikit-learn {sklearn} has no wheels for Python {python} (has: {have})")
+    cell = row[python].get(arch)
+    if cell is None:
+        return Pins(dropped=f"scikit-learn {sklearn} has no {arch} wheels for Python {python}")
+    default_numpy, default_scipy = cell
+    if numpy == "default" or numpy == numpy_major(default_numpy):
+        return Pins(default_numpy, default_scipy)
+    wanted = numpy_major(numpy)
+    old_abi = version_tuple(sklearn) < FIRST_NUMPY2_SKLEARN
+    if wanted == "2" and old_abi:
+        return Pins(dropped=f"scikit-learn {sklearn} is built against numpy 1.x; numpy 2 needs scikit-learn >= 1.4.2")
+    if numpy in ("1", "2"):
+        return _other_major(sklearn, python, numpy)
+    # An exact numpy pin: keep the default scipy when the major matches, else the bridge scipy.
+    if numpy_major(numpy) == numpy_major(default_numpy):
+        return Pins(numpy, default_scipy)
+    return Pins(numpy, SCIPY_BOTH_MAJORS)
+
+
+def _other_major(sklearn, python, major):
+    """Pins for the numpy major that is not the cell's default."""
+    if major == "1":
+        if python not in NUMPY1_PYTHONS:
+            return Pins(dropped=f"numpy 1.x has no wheels for Python {python}")
+        return Pins(NUMPY1_LAST, SCIPY_BOTH_MAJORS)
+    if python not in NUMPY2_FIRST_PYTHONS:
+        return Pins(dropped=f"no tested numpy 2 pin for scikit-learn {sklearn} on Python {python}")
+    return Pins(NUMPY2_FIRST, SCIPY_BOTH_MAJORS)
+
+
+def default_major(sklearn):
+    """The numpy major most cells of a scikit-learn release default to (for ids of dropped cells)."""
+    majors = [numpy_major(cell[0]) for row in wheel_cells().get(sklearn, {}).values() for cell in row.values()]
+    if majors:
+        return max(set(majors), key=majors.count)
+    return "2" if version_tuple(sklearn) >= FIRST_NUMPY2_SKLEARN else "1"

@@ -1,0 +1,60 @@
+"""The menu: each session calls `python -m harness <verb>`; the program lives in harness/."""
+
+import os
+import sys
+from pathlib import Path
+
+import nox
+
+sys.path.insert(0, str(Path(__file__).parent))
+from harness.matrix import load as load_matrix  # noqa: E402  (needs the path above)
+
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["tests"]
+
+DEFAULT_IDS = [env.id for env in load_matrix("matrix.toml", "default").envs]
+
+
+def _harness(session, *args):
+    """Install the project and run one harness verb."""
+    session.install("-e", ".", silent=True)
+    session.run("python", "-m", "harness", *args, *session.posargs)
+
+
+@nox.session
+def tests(session):
+    """Run the test suite in parallel; container tests run when an engine answers (CI requires one)."""
+    session.install("-e", ".[test]", silent=True)
+    workers = os.environ.get("PYTEST_WORKERS", "auto")
+    session.run("pytest", "-n", workers, *session.posargs)
+
+
+@nox.session(name="list")
+def list_(session):
+    """Print the environments of every matrix and why combinations were dropped."""
+    _harness(session, "list")
+
+
+@nox.session
+def resolve(session):
+    """Download and pin the wheels of every default environment."""
+    _harness(session, "resolve")
+
+
+@nox.session
+def images(session):
+    """Build one image per default environment (only what changed)."""
+    _harness(session, "build")
+
+
+@nox.session
+@nox.parametrize("env", DEFAULT_IDS, ids=DEFAULT_IDS)
+def image(session, env):
+    """Build one environment's image."""
+    _harness(session, "build", env)
+
+
+@nox.session
+def quick(session):
+    """Build the quick matrix (three small amd64 environments)."""
+    _harness(session, "build", "--matrix", "quick")
