@@ -10,10 +10,14 @@ from .inside.schema import FORMATS
 
 HEADER_RE = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
 URL_RE = re.compile(r"^https?://\S+$")
+# Other spellings of a value that difflib cannot relate to ours (uname -m vs Docker/Debian names).
+ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64"}
 
 
 def suggest(word, choices):
     """'; did you mean X?' when a close match exists."""
+    if ALIASES.get(str(word)) in choices:
+        return f"; did you mean {ALIASES[str(word)]!r}?"
     close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
 
@@ -51,22 +55,21 @@ class Checker:
         return None
 
     def _find(self, table, key, index):
-        """Line of `key =` inside [table], or of the header [table.key] / [[table]] number index."""
-        current, seen = "", -1
+        """Line of `key =` inside [table], or of the header [table.key]; index picks the
+        index-th [[table]] block (or the index-th [[table.key]] header)."""
+        current, seen = "", {}
         key_re = re.compile(r'^\s*"?' + re.escape(key) + r'"?\s*=')
         full = f"{table}.{key}" if table else key
         for number, text in enumerate(self.lines, 1):
             header = HEADER_RE.match(text)
             if header:
                 current = header.group(2).replace('"', "").replace(" ", "")
-                if current == full and header.group(1) == "[[":
-                    seen += 1
-                    if index is None or seen == index:
-                        return number
-                elif current == full and index is None:
+                if header.group(1) == "[[":
+                    seen[current] = seen.get(current, -1) + 1
+                if current == full and (index is None or seen.get(full) == index):
                     return number
                 continue
-            in_table = current == table and (index is None or seen == index or not table)
+            in_table = current == table and (index is None or not table or seen.get(table) == index)
             if in_table and key_re.match(text):
                 return number
         return None

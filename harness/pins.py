@@ -6,6 +6,7 @@ because "newest allowed by metadata" breaks old scikit-learn at import time (np.
 """
 
 import json
+import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -29,10 +30,12 @@ def version_tuple(version):
     """'1.4.2' -> (1, 4, 2); suffixes such as '.post1' are ignored."""
     parts = []
     for piece in version.split("."):
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        if not digits or not piece[0].isdigit():
+        digits = re.match(r"\d*", piece).group()
+        if not digits:
             break
         parts.append(int(digits))
+        if digits != piece:  # '0rc1': keep the 0, stop at the pre-release suffix
+            break
     return tuple(parts)
 
 
@@ -88,7 +91,8 @@ def pins_for(sklearn, python, arch, numpy="default"):
     # An exact numpy pin: keep the default scipy when the major matches, else the bridge scipy.
     if numpy_major(numpy) == numpy_major(default_numpy):
         return Pins(numpy, default_scipy)
-    return Pins(numpy, SCIPY_BOTH_MAJORS)
+    other = _other_major(sklearn, python, wanted)  # same wheel limits as the major's own pin
+    return other if other.dropped else Pins(numpy, other.scipy)
 
 
 def _other_major(sklearn, python, major):
