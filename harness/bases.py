@@ -10,13 +10,14 @@ from . import engine
 from .errors import BuildError
 from .layout import sha256_text
 
-# Python -> (Debian suite, glibc of that suite). Debian ships one python3 per suite; sid also
-# carries the next Python as pythonX.Y packages.
+# Python -> (Debian suite, its glibc, extra packages). Debian ships one python3 per suite; sid
+# also carries the next Python as pythonX.Y packages. pythonX.Y-venv in bullseye and bookworm
+# depends on the virtual pythonX.Y-distutils, which debootstrap cannot resolve: name its provider.
 SUITES = {
-    "3.9": ("bullseye", "2.31"),
-    "3.11": ("bookworm", "2.36"),
-    "3.13": ("trixie", "2.41"),
-    "3.14": ("sid", "2.41"),
+    "3.9": ("bullseye", "2.31", ("python3-distutils",)),
+    "3.11": ("bookworm", "2.36", ("python3-distutils",)),
+    "3.13": ("trixie", "2.41", ()),
+    "3.14": ("sid", "2.41", ()),
 }
 # python:X-slim images from a registry are Debian bookworm or newer.
 REGISTRY_GLIBC = "2.36"
@@ -24,7 +25,7 @@ REGISTRY_GLIBC = "2.36"
 
 def glibc_for(python):
     """The glibc the environment's base image has, which bounds the manylinux tags it accepts."""
-    return SUITES.get(python, (None, REGISTRY_GLIBC))[1]
+    return SUITES[python][1] if python in SUITES else REGISTRY_GLIBC
 
 
 MACHINE = {"amd64": "x86_64", "arm64": "aarch64"}
@@ -39,8 +40,8 @@ def mirror():
 
 def debootstrap_command(python, arch, target):
     """The debootstrap call for a minimal Debian holding pythonX.Y and its venv module."""
-    suite = SUITES[python][0]
-    packages = f"python{python},python{python}-venv"
+    suite, _, extra = SUITES[python]
+    packages = ",".join((f"python{python}", f"python{python}-venv") + extra)
     return ["debootstrap", "--variant=minbase", f"--arch={arch}", f"--include={packages}",
             suite, str(target), mirror()]
 

@@ -26,6 +26,9 @@ def _parser():
         sub.add_argument("envs", nargs="*", metavar="ENV", help="environment ids or globs (default: all)")
         sub.add_argument("--jobs", type=int, default=2, help="parallel pip downloads (default: 2)")
         sub.add_argument("--refresh", action="store_true", help="resolve again even when a lock is fresh")
+        if verb == "build":
+            sub.add_argument("--backend", choices=("auto", "docker", "venv"), default="auto",
+                             help="docker images, or virtualenvs when no engine answers (default: auto)")
     return parser
 
 
@@ -72,10 +75,10 @@ def cmd_resolve(args):
 
 def cmd_build(args):
     """Resolve wheels and build images."""
-    from .pipeline import build_stage
+    from .pipeline import build_stage, choose_backend
 
-    m = matrix_mod.load(args.file, args.matrix)
-    results = build_stage(m, select(m, args.envs), jobs=args.jobs, refresh=args.refresh)
+    m = select(matrix_mod.load(args.file, args.matrix), args.envs)
+    results = build_stage(m, jobs=args.jobs, refresh=args.refresh, backend=choose_backend(args.backend))
     return 0 if all(r.ok for r in results) else 1
 
 

@@ -1,0 +1,57 @@
+"""Images: tags by content (unit) and a real two-environment build (container)."""
+
+import dataclasses
+
+import pytest
+
+from conftest import DATA, exclusive
+from harness import bases, engine, images, matrix, wheels
+from harness.pipeline import build_stage
+
+
+def _two():
+    return matrix.load(DATA / "two-envs.toml", "two")
+
+
+def test_image_tag_changes_with_every_input():
+    env = _two().envs[0]
+    lock = wheels.Lock(env.id, "x", (("a.whl", "1" * 64), ("b.whl", "2" * 64)))
+    tag = images.image_tag(env, lock, "sha256:base")
+    assert tag.startswith(f"sklmatrix/{env.id}:")
+    assert images.image_tag(env, lock, "sha256:base") == tag
+    assert images.image_tag(env, lock, "sha256:other") != tag
+    other_wheels = dataclasses.replace(lock, wheels=(("a.whl", "3" * 64),))
+    assert images.image_tag(env, other_wheels, "sha256:base") != tag
+
+
+def test_debootstrap_recipe_per_python():
+    cmd = bases.debootstrap_command("3.9", "arm64", "/r")
+    assert "bullseye" in cmd and "--arch=arm64" in cmd
+    assert any("python3.9-venv" in part for part in cmd)
+    assert bases.debootstrap_tag("3.11", "amd64") != bases.debootstrap_tag("3.11", "arm64")
+    assert bases.glibc_for("3.13") == "2.41"
+
+
+def test_platform_tags_stop_at_the_base_glibc():
+    tags = wheels.platform_tags("arm64", "2.31")
+    assert tags[0] == "manylinux_2_31_aarch64" and "manylinux_2_32_aarch64" not in tags
+    assert "manylinux2014_aarch64" in tags and not any("x86_64" in t for t in tags)
+
+
+@pytest.mark.container
+def test_two_environment_build_is_real_and_then_cached(docker_client, shared_cache, capsys):
+    m = _two()
+    with exclusive("build-two-envs"):
+        first = build_stage(m, cache=shared_cache)
+        second = build_stage(m, cache=shared_cache)
+    assert [r.ok for r in first] == [True, True], [r.error for r in first]
+    assert all(r.cached for r in second), "a second run with nothing changed must build nothing"
+    assert [r.tag for r in first] == [r.tag for r in second]
+    for env, built in zip(m.envs, second):
+        image = engine.find_image(docker_client, built.tag)
+        assert image.labels[f"{engine.LABEL}.env"] == env.id
+        code, out, err = engine.run(docker_client, built.tag, [
+            "python", "-c", "import platform, sklearn; print(platform.machine(), sklearn.__version__)"])
+        assert code == 0, err
+        assert out.split() == ["x86_64", env.sklearn]
+    assert "0 built, 2 up to date, 0 failed" in capsys.readouterr().out.splitlines()[-1]
