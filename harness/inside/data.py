@@ -1,0 +1,169 @@
+"""Fixed, seeded datasets that come out byte-identical on every Python, numpy and CPU."""
+
+import hashlib
+
+import numpy as np
+
+SEED = 20240604
+N_TRAIN = 200
+N_PRED = 60
+N_FEATURES = 8
+N_CATEGORICAL = 3
+
+# Every dataset a catalogue entry can be fitted on; the hash walks them in this order.
+TASKS = (
+    "classification", "regression", "regression-positive", "transform", "nonneg",
+    "unit", "categorical", "categorical-regression", "categorical-codes", "impute",
+    "text", "isotonic", "cluster", "outlier",
+)
+
+_MASK64 = (1 << 64) - 1
+_COLOURS = ("red", "green", "blue", "amber")
+_WORDS = (
+    "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel",
+    "india", "juliet", "kilo", "lima", "mike", "november", "oscar", "papa",
+    "quebec", "romeo", "sierra", "tango", "uniform", "victor", "whiskey", "xray",
+)
+
+
+class SplitMix64(object):
+    """A tiny integer PRNG: pure Python, so no library upgrade can change its stream."""
+
+    def __init__(self, seed):
+        self.state = seed & _MASK64
+
+    def next(self):
+        self.state = (self.state + 0x9E3779B97F4A7C15) & _MASK64
+        z = self.state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+        return z ^ (z >> 31)
+
+    def randint(self, low, high):
+        """An integer in [low, high]; the modulo bias is irrelevant for fixed test data."""
+        return low + self.next() % (high - low + 1)
+
+
+class Dataset(object):
+    """Training inputs, training target (or None) and the fixed prediction input."""
+
+    def __init__(self, X, y, X_pred):
+        self.X, self.y, self.X_pred = X, y, X_pred
+
+
+def _rows(rng, n):
+    # Integers first: every float below is one correctly rounded division of an exact
+    # integer, so the bytes cannot depend on libm, SIMD width or compiler.
+    return [[rng.randint(-999, 999) for _ in range(N_FEATURES)] for _ in range(n)]
+
+
+def _class_of(row, noise):
+    score = 3 * row[0] - 2 * row[1] + row[2] * row[3] // 1000 + noise
+    return 0 if score < -600 else (1 if score < 600 else 2)
+
+
+def _target_of(row, noise):
+    return 3 * row[0] - 2 * row[1] + row[4] + row[2] * row[3] // 1000 + noise
+
+
+def _docs(rng, labels):
+    docs = []
+    for label in labels:
+        # Each class favours its own third of the vocabulary, so a text model can learn.
+        words = []
+        for _ in range(rng.randint(4, 11)):
+            if rng.randint(0, 3):
+                words.append(_WORDS[8 * label + rng.randint(0, 7)])
+            else:
+                words.append(_WORDS[rng.randint(0, len(_WORDS) - 1)])
+        docs.append(" ".join(words))
+    return np.array(docs, dtype=object)
+
+
+def _build():
+    rng = SplitMix64(SEED)
+    train, pred = _rows(rng, N_TRAIN), _rows(rng, N_PRED)
+    labels = [_class_of(r, rng.randint(-300, 300)) for r in train]
+    target = [_target_of(r, rng.randint(-100, 100)) for r in train]
+    ints, ints_pred = np.array(train, dtype=np.int64), np.array(pred, dtype=np.int64)
+    X, X_pred = ints / 100.0, ints_pred / 100.0
+    y_class = np.array(labels, dtype=np.int64)
+    y_reg = np.array(target, dtype=np.int64) / 100.0
+    y_pos = (np.array(target, dtype=np.int64) - min(target)) / 100.0
+
+    def codes(a):
+        # Bucket the first columns so categories carry signal about the targets.
+        return (a[:, :N_CATEGORICAL] + 1000) * np.array([3, 4, 2]) // 2000
+
+    colours = np.array(_COLOURS, dtype=object)
+    cats, cats_pred = colours[codes(ints)], colours[codes(ints_pred)]
+
+    def holes(a):
+        a = a.copy()
+        i, j = np.indices(a.shape)
+        a[(i * 7 + j * 3) % 11 == 0] = np.nan
+        return a
+
+    d = {
+        "classification": Dataset(X, y_class, X_pred),
+        "regression": Dataset(X, y_reg, X_pred),
+        "regression-positive": Dataset(X, y_pos, X_pred),
+        "transform": Dataset(X, y_class, X_pred),
+        "nonneg": Dataset((ints + 1000) / 100.0, y_class, (ints_pred + 1000) / 100.0),
+        "unit": Dataset((ints + 1000) / 2000.0, y_class, (ints_pred + 1000) / 2000.0),
+        "categorical": Dataset(cats, y_class, cats_pred),
+        "categorical-regression": Dataset(cats, y_reg, cats_pred),
+        "categorical-codes": Dataset(codes(ints), y_class, codes(ints_pred)),
+        "impute": Dataset(holes(X), y_class, holes(X_pred)),
+        "text": Dataset(_docs(rng, labels), y_class, _docs(rng, [i % 3 for i in range(N_PRED)])),
+        "isotonic": Dataset(X[:, 0].copy(), y_reg, X_pred[:, 0].copy()),
+        "cluster": Dataset(X, None, X_pred),
+        "outlier": Dataset(X, None, X_pred),
+    }
+    return d
+
+
+_CACHE = {}
+
+
+def datasets():
+    """All datasets by task name (built once per process)."""
+    if not _CACHE:
+        _CACHE.update(_build())
+    return _CACHE
+
+
+def dataset(task):
+    """The dataset an entry of this task is fitted on."""
+    return datasets()[task]
+
+
+def _array_bytes(a):
+    """Canonical bytes: fixed little-endian dtype, C order, strings as UTF-8."""
+    a = np.asarray(a)
+    head = ("%s|%s|" % (a.dtype.kind, list(a.shape))).encode("ascii")
+    if a.dtype.kind == "O" or a.dtype.kind == "U":
+        return head + "\x1f".join(str(v) for v in a.ravel().tolist()).encode("utf-8")
+    if a.dtype.kind == "f":
+        a = np.ascontiguousarray(a, dtype="<f8")
+        nan = np.isnan(a)
+        # NaN payloads are platform business; hash the mask and zeros in their place.
+        return head + np.where(nan, 0.0, a).astype("<f8").tobytes() + nan.tobytes()
+    return head + np.ascontiguousarray(a, dtype="<i8").tobytes()
+
+
+def task_hash(task):
+    """sha256 of one dataset's X, y and X_pred."""
+    h = hashlib.sha256()
+    ds = dataset(task)
+    for part in (ds.X, ds.y, ds.X_pred):
+        h.update(b"none" if part is None else _array_bytes(part))
+    return h.hexdigest()
+
+
+def data_hash():
+    """sha256 over every dataset, in TASKS order: one value names the whole input."""
+    h = hashlib.sha256()
+    for task in TASKS:
+        h.update(task.encode("ascii") + task_hash(task).encode("ascii"))
+    return h.hexdigest()

@@ -1,0 +1,189 @@
+"""Tests of the inside dump: fixed data, catalogue, manifest, CLI (artifacts are never loaded)."""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # the tests import harness.* whether or not pytest was run from REPO
+    sys.path.insert(0, str(REPO))
+
+pytest.importorskip("sklearn")
+
+from harness.inside import catalogue, data, dump, formats, schema  # noqa: E402
+from harness.inside.catalogue import Entry  # noqa: E402
+from harness.inside.outputs import encode_array  # noqa: E402
+
+# sha256 of every fixed dataset; it must never change silently: every stored artifact's
+# reference outputs were computed on these bytes.
+DATA_HASH = "11467a85244b13a980e8926d9df9a28d06bae9d53bc627e36032e73ec62df7d1"
+
+SMALL = ["LogisticRegression", "KMeans", "OneHotEncoder", "TfidfVectorizer"]
+
+
+def sha256(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def by_name(manifest):
+    return dict((r["name"], r) for r in manifest["estimators"])
+
+
+def assert_files_match(out, manifest):
+    """Every file the manifest names exists with the recorded sha256 and size."""
+    for rec in manifest["estimators"]:
+        files = [rec["outputs"]] if "outputs" in rec else []
+        files += [f for f in rec["formats"].values() if f["status"] == schema.DUMP_OK]
+        for f in files:
+            path = out / f["file"]
+            assert path.is_file(), f["file"]
+            assert sha256(path) == f["sha256"], f["file"]
+            assert path.stat().st_size == f["size"], f["file"]
+
+
+def test_data_hash_is_the_constant():
+    assert data.data_hash() == DATA_HASH
+
+
+def test_data_shapes_and_dtypes():
+    ds = data.dataset("classification")
+    assert ds.X.shape == (data.N_TRAIN, data.N_FEATURES) and ds.X.dtype == "float64"
+    assert ds.X_pred.shape == (data.N_PRED, data.N_FEATURES)
+    assert sorted(set(ds.y.tolist())) == [0, 1, 2]
+    assert data.dataset("cluster").y is None
+    assert set(data.datasets()) == set(data.TASKS)
+
+
+def test_catalogue_covers_every_family():
+    entries = catalogue.entries()
+    assert len(entries) >= 50
+    assert set(e.family for e in entries) == set(schema.FAMILIES)
+    assert len(set(e.name for e in entries)) == len(entries)
+    names = set(e.name for e in entries)
+    for required in ("KNeighborsClassifier-kd_tree", "KNeighborsClassifier-ball_tree",
+                     "FunctionTransformer-lambda", "Pipeline", "ColumnTransformer"):
+        assert required in names
+
+
+def test_select_by_glob():
+    entries = catalogue.entries()
+    picked = catalogue.select(entries, ["KNeighbors*", "PCA"])
+    assert [e.name for e in picked][-1] == "PCA"
+    assert all(e.name.startswith("KNeighbors") for e in picked[:-1]) and len(picked) == 5
+
+
+def test_small_dump_writes_manifest_last(tmp_path, monkeypatch):
+    written = []
+    real = formats.write_atomic
+
+    def spy(path, payload):
+        written.append(os.path.basename(path))
+        real(path, payload)
+
+    monkeypatch.setattr(formats, "write_atomic", spy)
+    entries = catalogue.select(catalogue.entries(), SMALL)
+    manifest = dump.run(str(tmp_path), "test-host", entries, progress=None)
+    assert written[-1] == dump.MANIFEST and written.count(dump.MANIFEST) == 1
+    on_disk = json.loads((tmp_path / dump.MANIFEST).read_text())
+    assert on_disk == json.loads(json.dumps(manifest))
+    assert on_disk["schema"] == schema.SCHEMA_VERSION and on_disk["data_hash"] == DATA_HASH
+    assert on_disk["environment"]["producer"] == "test-host"
+    assert_files_match(tmp_path, on_disk)
+    recs = by_name(on_disk)
+    assert set(recs) == set(SMALL)
+    for rec in recs.values():
+        assert rec["status"] == schema.DUMP_OK
+        assert list(rec["formats"]) == list(schema.FORMATS)
+        for fmt in ("pickle", "pickle-p5", "joblib", "joblib-z"):
+            assert rec["formats"][fmt]["status"] == schema.DUMP_OK
+    lr = recs["LogisticRegression"]
+    assert 0.5 < lr["cv_score"] <= 1.0 and recs["KMeans"]["cv_score"] is None
+    outs = json.loads((tmp_path / lr["outputs"]["file"]).read_text())["methods"]
+    assert outs["predict"]["shape"] == [data.N_PRED] and outs["predict_proba"]["shape"] == [60, 3]
+    assert not list(tmp_path.rglob("*.tmp-*"))
+
+
+def test_failing_factory_is_recorded_and_others_dump(tmp_path):
+    def broken():
+        raise RuntimeError("factory exploded")
+
+    entries = [Entry("Broken", "linear", "classification", broken)]
+    entries += catalogue.select(catalogue.entries(), ["Ridge"])
+    entries.append(Entry("FromTheFuture", "linear", "regression", broken, min_version="99.0"))
+    manifest = dump.run(str(tmp_path), "test-host", entries, ["pickle", "joblib"], progress=None)
+    recs = by_name(manifest)
+    assert recs["Broken"]["status"] == schema.DUMP_ERROR
+    assert recs["Broken"]["error"] == {"type": "RuntimeError", "message": "factory exploded"}
+    broken_formats = recs["Broken"]["formats"].values()
+    assert all(f["status"] == schema.DUMP_NOT_APPLICABLE for f in broken_formats)
+    assert recs["FromTheFuture"]["status"] == schema.DUMP_NOT_APPLICABLE
+    assert "99.0" in recs["FromTheFuture"]["reason"]
+    assert recs["Ridge"]["status"] == schema.DUMP_OK
+    assert list(recs["Ridge"]["formats"]) == ["pickle", "joblib"]
+    assert_files_match(tmp_path, manifest)
+
+
+def test_lambda_entry_is_cloudpickle_only(tmp_path):
+    entries = catalogue.select(catalogue.entries(), ["FunctionTransformer-lambda"])
+    rec = dump.run(str(tmp_path), "test-host", entries, progress=None)["estimators"][0]
+    for fmt, frec in rec["formats"].items():
+        if fmt == "cloudpickle":
+            continue
+        assert frec["status"] == schema.DUMP_NOT_APPLICABLE and "cloudpickle" in frec["reason"]
+    pytest.importorskip("cloudpickle")
+    assert rec["formats"]["cloudpickle"]["status"] == schema.DUMP_OK
+
+
+def test_encode_array_handles_sparse_and_nan():
+    sp = pytest.importorskip("scipy.sparse")
+    rec = encode_array(sp.csr_matrix([[0.0, 1.5], [float("nan"), 0.0]]))
+    assert rec["sparse"] is True and rec["shape"] == [2, 2] and rec["dtype"] == "float64"
+    again = json.loads(json.dumps(rec))
+    assert again["data"][0] == [0.0, 1.5] and again["data"][1][0] != again["data"][1][0]
+
+
+def test_cli_rejects_bad_usage(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        dump.main(["--out", str(tmp_path), "--producer", "x", "--formats", "pickel"])
+    assert exc.value.code == 2 and "unknown format" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        dump.main(["--out", str(tmp_path), "--producer", "x", "--estimators", "NoSuch*"])
+    assert exc.value.code == 2
+    assert not (tmp_path / dump.MANIFEST).exists()
+
+
+def run_cli(python, out, estimators, formats_=None):
+    """python -m inside.dump, with harness/ as the parent of the top-level package `inside`."""
+    env = dict(os.environ, PYTHONPATH=str(REPO / "harness"))
+    cmd = [python, "-m", "inside.dump", "--out", str(out), "--producer", "test-cli",
+           "--estimators", estimators]
+    if formats_:
+        cmd += ["--formats", formats_]
+    return subprocess.run(cmd, cwd=str(REPO / "harness"), env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_cli_runs_as_top_level_package(tmp_path):
+    proc = run_cli(sys.executable, tmp_path, "Ridge", "pickle,joblib-z")
+    assert proc.returncode == 0, proc.stderr
+    assert "Ridge" in proc.stderr
+    manifest = json.loads((tmp_path / dump.MANIFEST).read_text())
+    assert manifest["formats"] == ["pickle", "joblib-z"]
+    assert_files_match(tmp_path, manifest)
+
+
+@pytest.mark.skipif(not os.environ.get("SKLMATRIX_OLD_PYTHON"),
+                    reason="set SKLMATRIX_OLD_PYTHON to an old interpreter with its stack")
+def test_cli_on_old_python(tmp_path):
+    chosen = "LogisticRegression,KMeans,HistGradientBoostingClassifier,FunctionTransformer-*"
+    proc = run_cli(os.environ["SKLMATRIX_OLD_PYTHON"], tmp_path, chosen)
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads((tmp_path / dump.MANIFEST).read_text())
+    assert manifest["data_hash"] == DATA_HASH
+    assert all(r["status"] == schema.DUMP_OK for r in manifest["estimators"])
+    assert_files_match(tmp_path, manifest)
