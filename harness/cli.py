@@ -5,7 +5,8 @@ import json
 import sys
 
 from . import matrix as matrix_mod
-from .errors import HarnessError
+from .errors import HarnessError, SelectionError
+from .layout import read_json
 from .selection import select
 
 
@@ -19,16 +20,24 @@ def _parser():
     show.add_argument("--matrix", help="only this matrix (default: every matrix in the file)")
     show.add_argument("--json", action="store_true", help="machine-readable output for CI job matrices")
 
-    for verb, text in (("resolve", "download and pin each environment's wheels"),
-                       ("build", "resolve wheels and build one image per environment")):
+    stages = (("resolve", "download and pin each environment's wheels"),
+              ("build", "resolve wheels and build one image per environment"),
+              ("dump", "build, then fit the catalogue and write every format in each environment"),
+              ("load", "load every dumped artifact in each consumer environment"),
+              ("run", "the whole matrix: build, dump, load, merge, report"))
+    for verb, text in stages:
         sub = verbs.add_parser(verb, help=text)
         sub.add_argument("--matrix", default="default", help="which [matrix.NAME] (default: default)")
         sub.add_argument("envs", nargs="*", metavar="ENV", help="environment ids or globs (default: all)")
-        sub.add_argument("--jobs", type=int, default=2, help="parallel pip downloads (default: 2)")
+        sub.add_argument("--jobs", type=int, default=2, help="parallel downloads, builds and runs (default: 2)")
         sub.add_argument("--refresh", action="store_true", help="resolve again even when a lock is fresh")
-        if verb == "build":
+        if verb != "resolve":
             sub.add_argument("--backend", choices=("auto", "docker", "venv"), default="auto",
                              help="docker images, or virtualenvs when no engine answers (default: auto)")
+            sub.add_argument("--reports", default="reports", help="where run trees live (default: reports)")
+    report = verbs.add_parser("report", help="merge the results tree and render the HTML report")
+    report.add_argument("--matrix", default="default", help="which [matrix.NAME] (default: default)")
+    report.add_argument("--reports", default="reports", help="where run trees live (default: reports)")
     return parser
 
 
@@ -73,13 +82,56 @@ def cmd_resolve(args):
     return 0 if all(lock.ok for lock in locks) else 1
 
 
+def _run(args):
+    """A pipeline Run of the selected environments."""
+    from .pipeline import Run
+
+    m = matrix_mod.load(args.file, args.matrix)
+    return Run(m, backend=args.backend, jobs=args.jobs, refresh=args.refresh, reports=args.reports), \
+        select(m, args.envs)
+
+
 def cmd_build(args):
-    """Resolve wheels and build images."""
-    from .pipeline import build_stage, choose_backend
-
-    m = select(matrix_mod.load(args.file, args.matrix), args.envs)
-    results = build_stage(m, jobs=args.jobs, refresh=args.refresh, backend=choose_backend(args.backend))
-    return 0 if all(r.ok for r in results) else 1
+    """Resolve wheels and build environments."""
+    run, selected = _run(args)
+    return 0 if all(r.ok for r in run.build(selected)) else 1
 
 
-VERBS = {"list": cmd_list, "resolve": cmd_resolve, "build": cmd_build}
+def cmd_dump(args):
+    """Build and dump."""
+    run, selected = _run(args)
+    return 0 if all(r.ok for r in run.dump(selected)) else 1
+
+
+def cmd_load(args):
+    """Load every dumped artifact in the selected consumers."""
+    run, selected = _run(args)
+    return 0 if all(r.ok for r in run.load(selected)) else 1
+
+
+def cmd_run(args):
+    """The whole matrix, then the report."""
+    run, selected = _run(args)
+    if args.envs:
+        raise SelectionError("`run` covers the whole matrix; use dump/load with environment ids")
+    run.everything()
+    return 0
+
+
+def cmd_report(args):
+    """Merge and render without running anything."""
+    from . import merge, report, wheels
+    from .layout import Cache
+    from .store import RunTree
+
+    m = matrix_mod.load(args.file, args.matrix)
+    tree = RunTree.for_matrix(m, args.reports)
+    locks = [wheels.Lock.from_json(data) for env in m.envs
+             if (data := read_json(Cache.default().lock(env.id)))]
+    merge.write_results(m, tree, locks)
+    print(report.render(tree.root))
+    return 0
+
+
+VERBS = {"list": cmd_list, "resolve": cmd_resolve, "build": cmd_build, "dump": cmd_dump,
+         "load": cmd_load, "run": cmd_run, "report": cmd_report}

@@ -3,6 +3,7 @@
 import os
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +29,7 @@ class Built:
 
     def to_json(self):
         """A JSON-ready record for the results tree."""
-        return {"env": self.env_id, "ok": self.ok, "tag": self.tag, "cached": self.cached,
+        return {"env_id": self.env_id, "ok": self.ok, "tag": self.tag, "cached": self.cached,
                 "seconds": round(self.seconds, 1), "error": self.error, "log_tail": list(self.log_tail)}
 
 
@@ -87,27 +88,34 @@ def _tail(path, lines=TAIL_LINES):
         return ()
 
 
-def build_all(client, matrix, locks, cache, say=print):
-    """Bases first, then every image; one failure never stops the others."""
+def build_all(client, matrix, locks, cache, say=print, jobs=2):
+    """Bases first, then every image, a few at a time; one failure never stops the others."""
     by_id = {lock.env_id: lock for lock in locks}
     base_of, base_error = {}, {}
-    for key in sorted({(env.python, env.arch) for env in matrix.envs}):
+
+    def base(key):
         try:
             base_of[key] = bases.ensure_base(client, matrix.base, *key, cache, say=say)
         except BuildError as exc:
             base_error[key] = exc.line()
             say(f"base python{key[0]} {key[1]}: FAILED: {exc.line()}")
-    results = []
-    total = len(matrix.envs)
-    for number, env in enumerate(matrix.envs, 1):
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        list(pool.map(base, sorted({(env.python, env.arch) for env in matrix.envs})))
+    done = []
+
+    def one(env):
         key = (env.python, env.arch)
         if key in base_error:
             built = Built(env.id, False, error=f"base image: {base_error[key]}")
         else:
             built = build_env(client, env, by_id[env.id], base_of[key], cache)
-        results.append(built)
-        say(_progress(number, total, built))
-    return results
+        done.append(env.id)
+        say(_progress(len(done), len(matrix.envs), built))
+        return built
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        return list(pool.map(one, matrix.envs))
 
 
 def _progress(number, total, built):

@@ -1,7 +1,12 @@
-"""The stages of a run, in order, each printing its progress: resolve, build (dump, load, report later)."""
+"""The stages of a run, in order, each printing its progress: resolve, build, dump, load, merge, report."""
 
-from . import engine, images, venvs, wheels
+import time
+
+from . import dumps, engine, images, loads, merge, venvs, wheels
+from .bases import HOST_ARCH
 from .layout import Cache
+from .runner import Runner
+from .store import RunTree
 
 BACKENDS = ("auto", "docker", "venv")
 
@@ -44,17 +49,84 @@ def resolve_stage(matrix, jobs=2, refresh=False, cache=None):
     return wheels.resolve_all(matrix.envs, cache, jobs=jobs, refresh=refresh, progress=progress)
 
 
-def build_stage(matrix, jobs=2, refresh=False, cache=None, backend="docker"):
+def build_stage(matrix, jobs=2, refresh=False, cache=None, backend="docker", tree=None):
     """Resolve then build every environment of the matrix with the chosen backend."""
     cache = cache or Cache.default()
     client = engine.connect() if backend == "docker" else None
     locks = resolve_stage(matrix, jobs=jobs, refresh=refresh, cache=cache)
     if backend == "docker":
-        results = images.build_all(client, matrix, locks, cache, say=say)
+        results = images.build_all(client, matrix, locks, cache, say=say, jobs=jobs)
     else:
         results = venvs.build_all(matrix, locks, cache, say=say)
+    if tree is not None:
+        for built in results:
+            tree.save_status("build", built.to_json())
     built = sum(1 for r in results if r.ok and not r.cached)
     fresh = sum(1 for r in results if r.cached)
     failed = len(results) - built - fresh
     say(f"environments ({backend}): {built} built, {fresh} up to date, {failed} failed or not covered")
-    return results
+    return locks, results
+
+
+class Run:
+    """One matrix run: the backend, the results tree and the stages that fill it."""
+
+    def __init__(self, matrix, backend="auto", jobs=2, refresh=False, reports="reports"):
+        self.matrix = matrix
+        self.backend = choose_backend(backend)
+        self.jobs, self.refresh = jobs, refresh
+        self.tree = RunTree.for_matrix(matrix, reports)
+        self.runner = Runner(self.backend, engine.connect() if self.backend == "docker" else None)
+        self.locks, self.builds = [], {}
+
+    def build(self, selected=None):
+        """Resolve and build the environments (all of them by default)."""
+        locks, results = build_stage(selected or self.matrix, self.jobs, self.refresh,
+                                     backend=self.backend, tree=self.tree)
+        self.locks += locks
+        self.builds.update({b.env_id: b for b in results})
+        return results
+
+    def dump(self, selected=None):
+        """Dump the artifacts of the environments (built first when needed)."""
+        selected = selected or self.matrix
+        self.build(selected)
+        results = dumps.dump_all(self.runner, selected, self.builds, self.tree, say=say, jobs=self.jobs)
+        for result in results:
+            self.tree.save_status("dump", result.to_json())
+        return results
+
+    def load(self, selected=None):
+        """Load every dumped producer's artifacts in the selected consumers."""
+        selected = selected or self.matrix
+        missing = [e for e in selected.envs if e.id not in self.builds]
+        if missing:
+            self.build(_only(selected, missing))
+        producers = merge.dumped_producers(self.matrix, self.tree)
+        emulated = {env.arch for env in self.matrix.envs if env.arch != HOST_ARCH}
+        return loads.load_all(self.runner, selected, self.builds, producers, self.tree, say=say,
+                              jobs=self.jobs, emulated=emulated)
+
+    def everything(self):
+        """build, dump, load, merge and report: the whole matrix."""
+        start = time.monotonic()
+        self.dump()
+        self.load()
+        results = merge.write_results(self.matrix, self.tree, self.locks)
+        written = self.report()
+        say(f"{len(results['cells'])} cells in {self.tree.results_json} ({time.monotonic() - start:.0f}s); "
+            f"report: {written}")
+        return results
+
+    def report(self):
+        """Render the HTML report from results.json."""
+        from . import report
+
+        return report.render(self.tree.root)
+
+
+def _only(matrix, envs):
+    """The matrix narrowed to some environments."""
+    import dataclasses
+
+    return dataclasses.replace(matrix, envs=tuple(envs))

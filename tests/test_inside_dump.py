@@ -176,14 +176,4 @@ def test_cli_runs_as_top_level_package(tmp_path):
     assert manifest["formats"] == ["pickle", "joblib-z"]
     assert_files_match(tmp_path, manifest)
 
-
-@pytest.mark.skipif(not os.environ.get("SKLMATRIX_OLD_PYTHON"),
-                    reason="set SKLMATRIX_OLD_PYTHON to an old interpreter with its stack")
-def test_cli_on_old_python(tmp_path):
-    chosen = "LogisticRegression,KMeans,HistGradientBoostingClassifier,FunctionTransformer-*"
-    proc = run_cli(os.environ["SKLMATRIX_OLD_PYTHON"], tmp_path, chosen)
-    assert proc.returncode == 0, proc.stderr
-    manifest = json.loads((tmp_path / dump.MANIFEST).read_text())
-    assert manifest["data_hash"] == DATA_HASH
-    assert all(r["status"] == schema.DUMP_OK for r in manifest["estimators"])
-    assert_files_match(tmp_path, manifest)
+# The oldest and newest environments run the whole catalogue in tests/test_dump_envs.py.

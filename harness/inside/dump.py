@@ -172,6 +172,7 @@ def main(argv=None):
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--producer", required=True, help="environment id of this producer")
     parser.add_argument("--estimators", default="", help="comma-separated name globs")
+    parser.add_argument("--exclude", default="", help="comma-separated name globs to leave out")
     parser.add_argument("--formats", default="", help="comma-separated formats")
     args = parser.parse_args(argv)
     fmts = _split(args.formats) or list(schema.FORMATS)
@@ -181,6 +182,8 @@ def main(argv=None):
             ", ".join(unknown), ", ".join(schema.FORMATS)))
     fmts = [f for f in schema.FORMATS if f in fmts]  # report order, no duplicates
     chosen = catalogue.select(catalogue.entries(), _split(args.estimators))
+    dropped = catalogue.select(chosen, _split(args.exclude)) if args.exclude else []
+    chosen = [e for e in chosen if e not in dropped]
     if not chosen:
         parser.error("no catalogue entry matches %r" % args.estimators)
     try:

@@ -1,0 +1,95 @@
+"""Load cells: which artifacts each consumer must load, their cache keys, and the append-only results."""
+
+import json
+import os
+from dataclasses import dataclass
+
+from .inside.schema import SCHEMA_VERSION
+from .layout import read_json, sha256_text
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One artifact to load in one consumer."""
+
+    key: str
+    producer: str
+    estimator: str
+    format: str
+    file: str
+    outputs: str
+    sha256: str
+    cls: str
+    untrusted: object
+    task: str
+
+    def to_task(self):
+        """The cell as the inside loader reads it."""
+        return {"key": self.key, "producer": self.producer, "estimator": self.estimator,
+                "format": self.format, "file": self.file, "outputs": self.outputs,
+                "sha256": self.sha256, "class": self.cls, "untrusted": self.untrusted, "task": self.task}
+
+
+def cells_for(consumer_tag, producers, tree, matrix, inside):
+    """Every cell a consumer image must load: one per artifact of every dumped producer."""
+    cells = []
+    for producer in producers:
+        manifest = read_json(tree.manifest(producer))
+        if manifest is None:
+            continue
+        for est in manifest.get("estimators", []):
+            for fmt, rec in est.get("formats", {}).items():
+                if rec.get("status") != "ok":
+                    continue
+                tol = matrix.tolerance_for(fmt)
+                key = sha256_text(rec["sha256"], consumer_tag, inside, repr((tol.rtol, tol.atol)))[:24]
+                cells.append(Cell(key, producer, est["name"], fmt, f"{producer}/{rec['file']}",
+                                  f"{producer}/{est['outputs']['file']}", rec["sha256"], est.get("class", ""),
+                                  rec.get("untrusted_types"), est.get("task", "")))
+    return cells
+
+
+def read_results(path):
+    """{key: record} from a consumer's JSONL file; a partial last line (a killed run) is ignored."""
+    out = {}
+    try:
+        with open(path, "rb") as handle:
+            for raw in handle:
+                if not raw.endswith(b"\n"):
+                    break
+                try:
+                    record = json.loads(raw)
+                except ValueError:
+                    continue
+                if record.get("schema") == SCHEMA_VERSION and "key" in record:
+                    out[record["key"]] = record  # the last line for a key wins: never counted twice
+    except FileNotFoundError:
+        pass
+    return out
+
+
+def repair_tail(path):
+    """Cut a partial last line so the next append starts on a fresh line."""
+    try:
+        with open(path, "rb+") as handle:
+            data = handle.read()
+            if data and not data.endswith(b"\n"):
+                handle.truncate(data.rfind(b"\n") + 1)
+    except FileNotFoundError:
+        pass
+
+
+def count_lines(path):
+    """Complete lines in a file (for progress while a consumer runs)."""
+    try:
+        with open(path, "rb") as handle:
+            return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+    except FileNotFoundError:
+        return 0
+
+
+def open_for_append(path):
+    """Create the results file writable by the sandbox's unprivileged user."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(exist_ok=True)
+    os.chmod(path, 0o666)

@@ -1,0 +1,143 @@
+"""The load stage: every consumer loads every producer's artifacts in one sandboxed container."""
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from . import cells as cells_mod
+from .inside.schema import SCHEMA_VERSION
+from .layout import write_json
+from .runner import Limits
+from .store import inside_hash
+
+CELL_TIMEOUT = 60
+EMULATED_CELL_TIMEOUT = 300  # arm64 under qemu: imports alone take seconds
+CELL_MEMORY = 2 << 30
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What happened to one consumer's load run."""
+
+    env_id: str
+    ok: bool
+    total: int = 0
+    computed: int = 0
+    seconds: float = 0.0
+    error: str = ""
+
+
+def _tolerances(matrix):
+    """Tolerances as the inside loader reads them."""
+    out = {"default": {"rtol": matrix.tolerance.rtol, "atol": matrix.tolerance.atol}}
+    for fmt in matrix.formats:
+        tol = matrix.tolerance_for(fmt)
+        out[fmt] = {"rtol": tol.rtol, "atol": tol.atol}
+    return out
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A consumer's cells: all it should have, and those not computed yet."""
+
+    wanted: tuple
+    done: int
+    todo: tuple
+
+
+def plan_env(matrix, env, built, producers, tree):
+    """Which cells of a consumer are missing from its results file."""
+    if not built.ok:
+        return Plan((), 0, ())
+    wanted = cells_mod.cells_for(built.tag, producers, tree, matrix, inside_hash())
+    results = tree.results(env.id)
+    cells_mod.repair_tail(results)
+    done = cells_mod.read_results(results)
+    return Plan(tuple(wanted), len(done), tuple(c for c in wanted if c.key not in done))
+
+
+def load_env(runner, matrix, env, built, plan, tree, emulated=False):
+    """Load every cell this consumer has not computed yet, appending to its results file."""
+    if not built.ok:
+        return Loaded(env.id, False, error=f"environment failed to build: {built.error}")
+    wanted, todo, results = plan.wanted, plan.todo, tree.results(env.id)
+    if not todo:
+        return Loaded(env.id, True, total=len(wanted))
+    tasks = tree.tasks(env.id)
+    write_json(tasks, {"schema": SCHEMA_VERSION, "consumer": env.id, "tolerances": _tolerances(matrix),
+                       "cells": [cell.to_task() for cell in todo]})
+    cells_mod.open_for_append(results)
+    cell_timeout = EMULATED_CELL_TIMEOUT if emulated else CELL_TIMEOUT
+    start = time.monotonic()
+    code, stdout, stderr = runner.run(
+        built, "load",
+        ["--tasks", "{tasks}", "--artifacts", "{artifacts}", "--out", "{results}", "--consumer", env.id,
+         "--timeout", str(cell_timeout), "--memory", str(CELL_MEMORY)],
+        {"tasks": (tasks, True), "artifacts": (tree.root / "artifacts", True), "results": (results, False)},
+        timeout=cell_timeout * len(todo) + 600, limits=Limits(), sandbox=True)
+    log = tree.load_log(env.id)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(stdout + stderr, encoding="utf-8")
+    seconds = time.monotonic() - start
+    computed = len(cells_mod.read_results(results)) - plan.done
+    if code != 0:
+        last = (stderr.strip().splitlines() or ["no output"])[-1]
+        return Loaded(env.id, False, len(wanted), computed, seconds, f"loader exited {code}: {last} (log: {log})")
+    return Loaded(env.id, True, len(wanted), computed, seconds)
+
+
+class Progress:
+    """Prints environments done, cells per second and time left while consumers run."""
+
+    def __init__(self, tree, envs, say, every=10.0):
+        self.tree, self.envs, self.say, self.every = tree, envs, say, every
+        self.finished = 0
+        self.todo = 0
+        self.base = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self):
+        self.base = {env.id: cells_mod.count_lines(self.tree.results(env.id)) for env in self.envs}
+        self.start = time.monotonic()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self):
+        while not self._stop.wait(self.every):
+            done = sum(cells_mod.count_lines(self.tree.results(e.id)) - self.base[e.id] for e in self.envs)
+            rate = done / max(time.monotonic() - self.start, 1e-9)
+            left = f", ~{(self.todo - done) / rate / 60:.0f} min left" if rate > 0 and self.todo else ""
+            self.say(f"  load: {self.finished}/{len(self.envs)} consumers done, {done} cells, "
+                     f"{rate:.1f} cells/s{left}")
+
+
+def load_all(runner, matrix, built_by_id, producers, tree, say=print, jobs=2, emulated=()):
+    """Run every consumer, a few at a time; one failure never stops the others."""
+    plans = {env.id: plan_env(matrix, env, built_by_id[env.id], producers, tree) for env in matrix.envs}
+    with Progress(tree, matrix.envs, say) as progress:
+        progress.todo = sum(len(plan.todo) for plan in plans.values())
+        say(f"load: {progress.todo} cells to compute, "
+            f"{sum(len(p.wanted) - len(p.todo) for p in plans.values())} already in the results")
+
+        def one(env):
+            result = load_env(runner, matrix, env, built_by_id[env.id], plans[env.id], tree,
+                              emulated=env.arch in emulated)
+            progress.finished += 1
+            head = f"[{progress.finished}/{len(matrix.envs)}] load {env.id}:"
+            if not result.ok:
+                say(f"{head} FAILED: {result.error}")
+            elif result.computed == 0:
+                say(f"{head} up to date ({result.total} cells)")
+            else:
+                rate = result.computed / max(result.seconds, 1e-9)
+                say(f"{head} {result.computed} cells in {result.seconds:.0f}s ({rate:.1f}/s), {result.total} in all")
+            return result
+
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            return list(pool.map(one, matrix.envs))

@@ -1,0 +1,95 @@
+"""Merge a run's stages into results.json: environments, dumps and every computed cell."""
+
+import datetime
+import platform
+
+from . import __version__
+from . import cells as cells_mod
+from .inside.schema import SCHEMA_VERSION, Status
+from .layout import read_json, write_json
+from .store import inside_hash
+
+
+def environment_records(matrix, tree, locks):
+    """One record per environment: axes, pins, and the recorded build and dump outcomes."""
+    by_lock = {lock.env_id: lock for lock in locks}
+    out = []
+    for env in matrix.envs:
+        lock = by_lock.get(env.id)
+        out.append({
+            "id": env.id, "sklearn": env.sklearn, "python": env.python, "numpy": env.numpy,
+            "arch": env.arch, "numpy_pin": env.numpy_pin, "scipy_pin": env.scipy_pin,
+            "pinned": lock.pinned() if lock else {},
+            "missing_formats": dict(lock.missing) if lock else {},
+            "build": tree.load_status("build", env.id),
+            "dump": tree.load_status("dump", env.id),
+        })
+    return out
+
+
+def producer_not_applicable(tree, producers):
+    """Formats a producer could not write, with the reason (shown as n/a, not as blanks)."""
+    out = []
+    for producer in producers:
+        manifest = read_json(tree.manifest(producer)) or {}
+        for est in manifest.get("estimators", []):
+            for fmt, rec in est.get("formats", {}).items():
+                if rec.get("status") != "ok":
+                    out.append({"producer": producer, "estimator": est["name"], "family": est.get("family", ""),
+                                "format": fmt, "status": rec.get("status"),
+                                "reason": rec.get("reason") or (rec.get("error") or {}).get("message", "")})
+    return out
+
+
+def collect_cells(matrix, tree, producers):
+    """The current record of every cell of every consumer (stale keys left out)."""
+    inside = inside_hash()
+    out = []
+    families = {}
+    for producer in producers:
+        for est in (read_json(tree.manifest(producer)) or {}).get("estimators", []):
+            families[est["name"]] = est.get("family", "")
+    for env in matrix.envs:
+        built = tree.load_status("build", env.id)
+        if not built or not built["ok"]:
+            continue
+        records = cells_mod.read_results(tree.results(env.id))
+        for cell in cells_mod.cells_for(built["tag"], producers, tree, matrix, inside):
+            record = records.get(cell.key)
+            if record is None:
+                record = {"key": cell.key, "producer": cell.producer, "consumer": env.id,
+                          "estimator": cell.estimator, "format": cell.format, "status": "pending"}
+            record = dict(record, family=families.get(cell.estimator, ""))
+            known = next((k for k in matrix.known if k.matches(cell.producer, env.id, cell.format, cell.estimator)), None)
+            if known is not None and record.get("status") not in (Status.IDENTICAL, Status.CLOSE):
+                record["known"] = {"reason": known.reason, "link": known.link}
+            out.append(record)
+    return out
+
+
+def dumped_producers(matrix, tree):
+    """Producers whose dump finished (their manifest exists)."""
+    return [env.id for env in matrix.envs if tree.manifest(env.id).exists()]
+
+
+def write_results(matrix, tree, locks):
+    """Write reports/<run>/results.json from the tree, keeping the previous one for "what changed"."""
+    producers = dumped_producers(matrix, tree)
+    results = {
+        "schema": SCHEMA_VERSION,
+        "matrix": matrix.name,
+        "generated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "harness": {"version": __version__, "inside": inside_hash(), "host_machine": platform.machine()},
+        "formats": list(matrix.formats),
+        "tolerances": {"default": matrix.tolerance.__dict__,
+                       **{fmt: tol.__dict__ for fmt, tol in matrix.format_tolerances}},
+        "known": [k.__dict__ for k in matrix.known],
+        "environments": environment_records(matrix, tree, locks),
+        "dropped": [{"id": d.id, "reason": d.reason} for d in matrix.dropped],
+        "producer_na": producer_not_applicable(tree, producers),
+        "cells": collect_cells(matrix, tree, producers),
+    }
+    if tree.results_json.exists():
+        tree.results_json.replace(tree.previous_results_json)
+    write_json(tree.results_json, results)
+    return results

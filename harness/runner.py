@@ -1,0 +1,70 @@
+"""Run harness/inside modules in an environment: a sandboxed container, or a venv child process."""
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import engine
+from .store import INSIDE
+
+# One BLAS/OpenMP thread everywhere: outputs are reproducible and forked children stay safe.
+THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+              "BLIS_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The sandbox of a container: what a loaded artifact may use."""
+
+    memory: str = "4g"
+    pids: int = 256
+    user: str = "10001:10001"
+
+
+@dataclass
+class Runner:
+    """Runs `python -m inside.<module>` in one environment's image (docker) or venv."""
+
+    backend: str
+    client: object = None
+
+    def run(self, built, module, args, mounts, *, timeout=None, limits=None, user=None, sandbox=False):
+        """Run a module; mounts is {name: (host path, read_only)}, args may hold '{name}'."""
+        if self.backend == "docker":
+            return self._docker(built, module, args, mounts, timeout, limits, user, sandbox)
+        return self._venv(built, module, args, mounts, timeout)
+
+    def _docker(self, built, module, args, mounts, timeout, limits, user, sandbox):
+        """In a container with no network, the inside code mounted read-only."""
+        where = {name: f"/mnt/{name}" for name in mounts}
+        binds = [(str(INSIDE), "/opt/harness/inside", True)]
+        binds += [(str(Path(host).resolve()), where[name], ro) for name, (host, ro) in mounts.items()]
+        env = dict(THREAD_ENV, PYTHONPATH="/opt/harness", HOME="/tmp")
+        limits = limits or Limits()
+        return engine.run(self.client, built.tag, ["python", "-m", f"inside.{module}", *_fill(args, where)],
+                          mounts=binds, environment=env, user=user or limits.user, network=False,
+                          mem_limit=limits.memory, pids_limit=limits.pids, timeout=timeout,
+                          sandbox=sandbox)
+
+    def _venv(self, built, module, args, mounts, timeout):
+        """A child process of the venv's Python: the only isolation without an engine."""
+        where = {name: str(Path(host).resolve()) for name, (host, _) in mounts.items()}
+        env = dict(os.environ, **THREAD_ENV, PYTHONPATH=str(INSIDE.parent))
+        python = str(Path(built.tag) / "bin" / "python")
+        try:
+            proc = subprocess.run([python, "-m", f"inside.{module}", *_fill(args, where)], env=env,
+                                  capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            return -9, exc.stdout or "", f"timed out after {timeout}s"
+        return proc.returncode, proc.stdout, proc.stderr
+
+
+def _fill(args, where):
+    """Substitute {name} placeholders with the paths the environment sees."""
+    return [arg.format(**where) for arg in args]
+
+
+def host_user():
+    """uid:gid of the caller, so files a container writes stay theirs."""
+    return f"{os.getuid()}:{os.getgid()}"

@@ -1,0 +1,87 @@
+"""The layout of a run's results tree, reports/<run>/, and the stamps that make stages incremental."""
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from .layout import read_json, write_json
+
+INSIDE = Path(__file__).resolve().parent / "inside"
+
+
+def inside_hash():
+    """A hash of the code that runs inside environments: part of every cache key."""
+    digest = hashlib.sha256()
+    for path in sorted(INSIDE.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class RunTree:
+    """Paths under reports/<run>/."""
+
+    root: Path
+
+    @classmethod
+    def for_matrix(cls, matrix, reports="reports"):
+        """The tree of a matrix's run: reports/<matrix name>/."""
+        return cls(Path(reports).resolve() / matrix.name)
+
+    def artifacts(self, env_id):
+        """One producer's dump folder."""
+        return self.root / "artifacts" / env_id
+
+    def manifest(self, env_id):
+        """The manifest the dump writes last (absent: dump incomplete)."""
+        return self.artifacts(env_id) / "manifest.json"
+
+    def dump_stamp(self, env_id):
+        """What a finished dump was made from: image and inside code."""
+        return self.root / "stamps" / f"dump-{env_id}.json"
+
+    def dump_log(self, env_id):
+        """The dump's stderr."""
+        return self.root / "logs" / f"dump-{env_id}.log"
+
+    def results(self, env_id):
+        """One consumer's append-only results (JSON lines)."""
+        return self.root / "cells" / f"{env_id}.jsonl"
+
+    def tasks(self, env_id):
+        """The cells handed to one consumer's loader."""
+        return self.root / "tasks" / f"{env_id}.json"
+
+    def load_log(self, env_id):
+        """The loader's output."""
+        return self.root / "logs" / f"load-{env_id}.log"
+
+    @property
+    def results_json(self):
+        """The merged results for machines."""
+        return self.root / "results.json"
+
+    @property
+    def previous_results_json(self):
+        """The results.json of the run before, for "what changed"."""
+        return self.root / "previous-results.json"
+
+    def status(self, stage, env_id):
+        """The recorded outcome of a stage (build, dump) for one environment."""
+        return self.root / "status" / f"{stage}-{env_id}.json"
+
+    def save_status(self, stage, record):
+        """Record a stage's outcome for an environment (merge reads these)."""
+        write_json(self.status(stage, record["env_id"]), record)
+
+    def load_status(self, stage, env_id):
+        """A stage's recorded outcome, or None."""
+        return read_json(self.status(stage, env_id))
+
+    def dump_is_current(self, env_id, stamp):
+        """Whether a complete dump from exactly this stamp exists."""
+        return self.manifest(env_id).exists() and read_json(self.dump_stamp(env_id)) == stamp
+
+    def mark_dumped(self, env_id, stamp):
+        """Record the stamp of a complete dump."""
+        write_json(self.dump_stamp(env_id), stamp)
