@@ -1,0 +1,144 @@
+"""Render a run's results.json into a self-contained index.html and a summary.md for CI step summaries."""
+
+import gc
+import hashlib
+import html
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import NamedTuple
+
+import jinja2
+
+from . import report_model
+from .errors import ResultsSchemaError
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+PREVIOUS = "previous-results.json"
+
+
+class Rendered(NamedTuple):
+    """The files render() wrote."""
+
+    html: Path
+    summary: Path
+
+    def __str__(self):
+        return f"{self.html} and {self.summary.name}"
+
+
+@lru_cache(maxsize=1)
+def environment():
+    """Autoescaped, strict Jinja: text from untrusted artifacts reaches the page."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    # Compact JSON for the embedded data; |tojson still escapes <, >, & and '.
+    env.policies["json.dumps_kwargs"] = {"sort_keys": False, "separators": (",", ":")}
+    env.filters["num"] = lambda n: f"{n:,}"
+    return env
+
+
+def _previous(run_dir, previous):
+    """(previous results or None, a note when a previous file was there but unusable)."""
+    if isinstance(previous, dict):
+        return previous, ""
+    path = Path(previous) if previous is not None else run_dir / PREVIOUS
+    if previous is None and not path.exists():
+        return None, ""
+    try:
+        return report_model.load_results(path, "previous results"), ""
+    except ResultsSchemaError as exc:
+        return None, f"not compared with the previous run: {exc}"
+
+
+def render(run_dir, previous=None):
+    """Write run_dir/index.html and run_dir/summary.md from run_dir/results.json; returns their paths.
+
+    previous: a results.json of an earlier run (path or dict) for "what changed"; by default
+    run_dir/previous-results.json when it exists.
+    """
+    enabled = gc.isenabled()
+    gc.disable()  # 100k records allocate millions of objects none of which form cycles
+    try:
+        return _render(Path(run_dir), previous)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _render(run_dir, previous):
+    raw = (run_dir / "results.json").read_bytes() if (run_dir / "results.json").exists() else b""
+    results = report_model.load_results(run_dir / "results.json")
+    prev, note = _previous(run_dir, previous)
+    model = report_model.build(results, prev)
+    # A per-content nonce: the page's own script runs, anything else (were it ever injected) would not.
+    nonce = hashlib.sha256(raw + json.dumps(prev.get("generated") if prev else None).encode()).hexdigest()[:24]
+    page = environment().get_template("report.html.j2").render(
+        m=model, r=results, data=model.data, nonce=nonce, note=note, statuses=report_model.STATUSES,
+        harness=results.get("harness") or {})
+    out_html, out_md = run_dir / "index.html", run_dir / "summary.md"
+    _write(out_html, page)
+    _write(out_md, summary(model, note))
+    return Rendered(out_html, out_md)
+
+
+def _write(path, text):
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def md(text):
+    """Text safe in a Markdown table cell: no HTML, no pipes, one line."""
+    return html.escape(" ".join(str(text).split())).replace("|", "&#124;").replace("`", "&#96;")
+
+
+def summary(model, note=""):
+    """summary.md: counts by outcome and format, failed builds and dumps, new breakages."""
+    r = model.results
+    lines = [f"## scikit-learn persistence matrix `{md(r.get('matrix', ''))}`", "",
+             f"{model.cells:,} cells, {len(model.envs)} environments, generated {md(r.get('generated', ''))}."
+             f" Open `index.html` for the grids.", ""]
+    def row(*cells):
+        return "| " + " | ".join(cells) + " |"
+
+    lines += [row("outcome", "all", *(md(f) for f in model.formats)),
+              row("---", "---:", *("---:" for _ in model.formats))]
+    for status in (s for s in report_model.STATUSES if model.totals.get(s)):
+        lines.append(row(status, f"{model.totals[status]:,}",
+                         *(f"{model.by_format[f].get(status, 0):,}" for f in model.formats)))
+    lines.append(row("**total**", f"**{model.cells:,}**", *(f"{sum(model.by_format[f].values()):,}"
+                                                             for f in model.formats)))
+    known = sum(k["cells"] for k in model.known)
+    if known or model.totals.get(report_model.PENDING):
+        lines += ["", f"{known:,} failing cells are known incompatibilities; "
+                      f"{model.totals.get(report_model.PENDING, 0):,} cells are not computed yet (pending)."]
+    if model.failed_builds:
+        lines += ["", f"### Environments that failed to build ({len(model.failed_builds)})", ""]
+        lines += [f"- `{md(e['id'])}`: {md(e['problem'])}" for e in model.failed_builds]
+    if model.failed_dumps:
+        lines += ["", f"### Dumps that failed ({len(model.failed_dumps)})", ""]
+        lines += [f"- `{md(e['id'])}`: {md(e['problem'])}" for e in model.failed_dumps]
+    dropped = r.get("dropped") or []
+    if dropped:
+        lines += ["", f"### Dropped combinations ({len(dropped)})", ""]
+        lines += [f"- `{md(d.get('id', ''))}`: {md(d.get('reason', ''))}" for d in dropped]
+    if model.changes:
+        counts = model.changes["counts"]
+        lines += ["", f"### Since the previous run ({md(model.previous_generated)})", "",
+                  f"**{counts['breakage']:,} new breakages**, {counts['fix']:,} fixes, "
+                  f"{counts['still']:,} still failing, {counts['new']:,} new cells, {counts['gone']:,} gone."]
+        if model.changes["breakage_cells"]:
+            lines += ["", "| producer | consumer | format | estimator | was | now |", "|---|---|---|---|---|---|"]
+            lines += [f"| `{md(c['producer'])}` | `{md(c['consumer'])}` | {md(c['format'])} | {md(c['estimator'])} "
+                      f"| {c['was']} | {c['now']} |" for c in model.changes["breakage_cells"][:30]]
+            if counts["breakage"] > 30:
+                lines.append(f"\n... and {counts['breakage'] - 30:,} more in index.html")
+    elif note:
+        lines += ["", md(note)]
+    return "\n".join(lines) + "\n"
+
+
+def previous_path(run_dir):
+    """Where render() looks for the previous run's results by default (the lead's merge keeps it there)."""
+    return Path(run_dir) / PREVIOUS

@@ -1,0 +1,278 @@
+"""The report: grids data, counts, escaping of untrusted text, schema refusal, summary.md and what changed."""
+
+import html
+import importlib.util
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from harness import report, report_model
+from harness.errors import ResultsSchemaError
+from harness.inside.schema import SCHEMA_VERSION, Status
+
+REPO = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location("report_synthetic", REPO / "bench" / "report_synthetic.py")
+synthetic = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(synthetic)
+
+PAYLOAD = "<script>alert(1)</script><img src=x onerror=alert(2)>"
+
+
+def page_data(page):
+    """The JSON the page embeds for its script."""
+    found = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', page, re.S)
+    return json.loads(found.group(1))
+
+
+def outside_data(page):
+    """The page without its embedded JSON."""
+    return re.sub(r'(<script type="application/json" id="report-data">).*?(</script>)', r"\1\2", page, flags=re.S)
+
+
+def env(sklearn, python="3.11", numpy="1", arch="amd64", ok=True):
+    env_id = f"skl{sklearn}-py{python}-np{numpy}-{arch}"
+    return {"id": env_id, "sklearn": sklearn, "python": python, "numpy": numpy, "arch": arch,
+            "build": {"env": env_id, "ok": ok, "error": "" if ok else "no wheel", "log_tail": []},
+            "dump": {"env_id": env_id, "ok": ok, "error": ""} if ok else None}
+
+
+def cell(producer, consumer, estimator, status, fmt="pickle", **extra):
+    return {"schema": SCHEMA_VERSION, "key": f"{producer}{consumer}{estimator}{fmt}", "producer": producer,
+            "consumer": consumer, "estimator": estimator, "format": fmt, "family": "linear", "status": status,
+            **extra}
+
+
+def results_of(cells, envs=None, generated="2025-06-02T00:00:00+00:00", **extra):
+    envs = envs or [env("1.3.2"), env("1.5.2")]
+    return {"schema": SCHEMA_VERSION, "matrix": "m", "generated": generated, "formats": ["pickle", "skops"],
+            "environments": envs, "dropped": [], "producer_na": [], "known": [], "cells": cells, **extra}
+
+
+def write(path, data):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+
+@pytest.fixture
+def synthetic_run(tmp_path):
+    run = tmp_path / "run"
+    results = synthetic.write_tree(run, 3000)
+    return run, results
+
+
+def test_render_writes_a_page_with_grids_counts_and_legend(synthetic_run):
+    run, results = synthetic_run
+    written = report.render(run)
+    assert written.html == run / "index.html" and written.summary == run / "summary.md"
+    page = written.html.read_text(encoding="utf-8")
+    for status in report_model.STATUSES:
+        assert f"</i>{status} <small>" in page  # the legend, with counts
+    assert 'id="grids"' in page and 'id="upgrade"' in page and 'id="sandbox"' in page
+    data = page_data(page)
+    rows = data["r"]
+    n = len(rows["s"])
+    assert all(len(rows[k]) == n for k in ("e", "a", "q", "w", "x", "k", "n", "ch"))
+    expected = Counter(c["status"] for c in results["cells"])
+    producers_ok = sum(1 for e in results["environments"] if e["build"]["ok"])  # consumers of producer n/a rows
+    expected[Status.NOT_APPLICABLE] += len(results["producer_na"]) * producers_ok
+    assert Counter(data["statuses"][ord(ch) - 97] for ch in rows["s"]) == expected
+    # every group is one contiguous run of rows of one producer, consumer and format
+    starts = data["g"]["s"]
+    assert starts[0] == 0 and starts[-1] == n and starts == sorted(starts)
+    assert len(set(zip(data["g"]["p"], data["g"]["c"], data["g"]["f"]))) == len(starts) - 1
+    # environments come sorted by scikit-learn version, then Python, numpy and arch
+    versions = [tuple(int(x) for x in e[1].split(".")) for e in data["envs"]]
+    assert versions == sorted(versions)
+    summary = written.summary.read_text(encoding="utf-8")
+    assert "| outcome | all | pickle | pickle-p5 |" in summary
+    assert f"| identical | {expected['identical']:,} |" in summary
+    assert "Environments that failed to build" in summary and "skl1.0.2-py3.12-np1-arm64" in summary
+    assert "new breakages" in summary
+
+
+def test_the_page_is_self_contained(synthetic_run):
+    run, _ = synthetic_run
+    page = report.render(run).html.read_text(encoding="utf-8")
+    rest = outside_data(page)
+    assert "<link" not in rest and " src=" not in rest and "@import" not in rest and "url(" not in rest
+    assert "default-src 'none'" in page
+    assert "innerHTML" not in page and "insertAdjacentHTML" not in page and "document.write" not in page
+
+
+def test_another_schema_number_is_refused_with_what_to_run(tmp_path):
+    write(tmp_path / "results.json", dict(results_of([]), schema=SCHEMA_VERSION + 1))
+    with pytest.raises(ResultsSchemaError) as err:
+        report.render(tmp_path)
+    assert f"schema {SCHEMA_VERSION + 1}" in str(err.value)
+    assert "python -m harness" in err.value.line()
+    assert not (tmp_path / "index.html").exists()
+
+
+def test_a_previous_run_under_another_schema_is_not_compared(tmp_path):
+    write(tmp_path / "results.json", results_of([cell("skl1.3.2-py3.11-np1-amd64", "skl1.5.2-py3.11-np1-amd64",
+                                                      "Ridge", "identical")]))
+    write(tmp_path / "previous-results.json", {"schema": 0, "cells": []})
+    written = report.render(tmp_path)
+    assert "not compared with the previous run" in written.html.read_text(encoding="utf-8")
+
+
+def test_untrusted_text_is_escaped_everywhere(tmp_path):
+    run = tmp_path / "run"
+    results = synthetic.write_tree(run, 1500, payload=PAYLOAD)
+    results["environments"][0]["build"]["log_tail"].append(PAYLOAD)
+    write(run / "results.json", results)
+    written = report.render(run)
+    page = written.html.read_text(encoding="utf-8")
+    assert "<script>alert" not in page and "<img src=x" not in page and "</script><img" not in page
+    assert page.count("<script") == 2  # the JSON data block and the page's own script
+    escaped = html.escape(PAYLOAD, quote=False)
+    rest = outside_data(page)
+    assert rest.count(escaped) >= 4  # build log tail, known reason, dropped reason, producer n/a reason
+    data = page_data(page)  # inside the JSON block: <, > and & are \u escapes, decoded here to the same text
+    assert PAYLOAD in data["est"][0]
+    assert any(s.startswith(f"ValueError: {PAYLOAD}") for s in data["S"])  # the error's first line
+    assert PAYLOAD in data["S"]  # the warning message
+    assert any(PAYLOAD in s for s in data["S"] if s.startswith("numpy 2 pickles"))  # the known reason
+    assert PAYLOAD not in written.summary.read_text(encoding="utf-8")
+    assert "&lt;script&gt;" in written.summary.read_text(encoding="utf-8")
+
+
+def test_javascript_links_never_become_hrefs(tmp_path):
+    c = cell("skl1.3.2-py3.11-np1-amd64", "skl1.5.2-py3.11-np1-amd64", "Ridge", "load-error",
+             known={"reason": "bad", "link": "javascript:alert(1)"})
+    write(tmp_path / "results.json", results_of([c], known=[{"producer": "*", "consumer": "*", "format": "*",
+                                                            "estimator": "*", "reason": "bad",
+                                                            "link": "javascript:alert(1)"}]))
+    page = report.render(tmp_path).html.read_text(encoding="utf-8")
+    assert 'href="javascript' not in page
+    assert "javascript:alert(1)" not in json.dumps(page_data(page)["S"])
+
+
+def test_what_changed_classifies_breakages_fixes_and_still_failing(tmp_path):
+    a, b = "skl1.3.2-py3.11-np1-amd64", "skl1.5.2-py3.11-np1-amd64"
+    before_after = {
+        "Ridge": ("identical", "load-error"),        # new breakage
+        "Lasso": ("warning", "mismatch"),            # new breakage
+        "SVC": ("load-error", "identical"),          # fix
+        "SVR": ("crash", "warning"),                 # fix
+        "PCA": ("crash", "load-error"),              # still failing, previous run says since when
+        "NMF": ("timeout", "timeout"),               # still failing since the previous run
+        "KMeans": ("close", "warning"),              # other change, not a breakage
+        "Birch": ("identical", "identical"),
+        "Pipeline": ("n/a", "load-error"),           # not comparable
+    }
+    old = [cell(a, b, name, was) for name, (was, _) in before_after.items()]
+    old[4]["since"] = "2025-05-01T00:00:00+00:00"
+    new = [cell(a, b, name, now) for name, (_, now) in before_after.items()] + [cell(a, b, "Lars", "identical")]
+    previous = results_of(old, generated="2025-06-01T00:00:00+00:00")
+    previous["cells"].append(cell(a, b, "Gone", "identical"))
+    model = report_model.build(results_of(new), previous)
+    counts = model.changes["counts"]
+    assert (counts["breakage"], counts["fix"], counts["still"]) == (2, 2, 2)
+    assert counts["new"] == 1 and counts["gone"] == 1 and counts["other"] == 2
+    assert {c["estimator"] for c in model.changes["breakage_cells"]} == {"Ridge", "Lasso"}
+    assert {c["estimator"] for c in model.changes["fix_cells"]} == {"SVC", "SVR"}
+    rows = model.data["r"]
+    since = {model.data["est"][e]: (model.data["S"][n - 1] if n else None) for e, n in zip(rows["e"], rows["n"])}
+    assert since["PCA"] == "2025-05-01T00:00:00+00:00"
+    assert since["NMF"] == "2025-06-01T00:00:00+00:00"
+    assert since["Ridge"] == "2025-06-02T00:00:00+00:00"
+    assert since["Birch"] is None and since["SVC"] is None
+    change = {model.data["est"][e]: ch for e, ch in zip(rows["e"], rows["ch"])}
+    assert change["Ridge"] == change["Lasso"] == "b" and change["SVC"] == "f" and change["PCA"] == "s"
+    assert change["KMeans"] == change["Birch"] == change["Pipeline"] == "."
+    write(tmp_path / "results.json", results_of(new))
+    write(tmp_path / "previous-results.json", previous)  # picked up by default
+    summary = report.render(tmp_path).summary.read_text(encoding="utf-8")
+    assert "**2 new breakages**, 2 fixes, 2 still failing" in summary
+    assert "| Ridge | identical | load-error |" in summary
+
+
+def test_carry_since_annotates_failing_cells_for_the_next_run():
+    a, b = "skl1.3.2-py3.11-np1-amd64", "skl1.5.2-py3.11-np1-amd64"
+    prev = results_of([cell(a, b, "X", "crash", since="2025-01-01"), cell(a, b, "Y", "identical"),
+                       cell(a, b, "Z", "crash")], generated="2025-06-01")
+    cur = results_of([cell(a, b, "X", "crash"), cell(a, b, "Y", "crash"), cell(a, b, "Z", "load-error"),
+                      cell(a, b, "W", "identical", since="stale")], generated="2025-06-02")
+    report_model.carry_since(cur, prev)
+    assert [c.get("since") for c in cur["cells"]] == ["2025-01-01", "2025-06-02", "2025-06-01", None]
+
+
+def test_worst_and_classify_follow_the_schema_order():
+    assert report_model.worst(["n/a", "identical"]) == "identical"
+    assert report_model.worst(["n/a"]) == "n/a"
+    assert report_model.worst(["pending", "n/a"]) == "pending"
+    assert report_model.worst(["warning", "pending", "close"]) == "warning"
+    assert report_model.worst(["timeout", "crash", "load-error"]) == "timeout"
+    assert report_model.classify("warning", "predict-error") == "breakage"
+    assert report_model.classify("mismatch", "close") == "fix"
+    assert report_model.classify("identical", "warning") is None
+    assert report_model.classify(None, "crash") is None
+
+
+def test_records_are_read_leniently():
+    assert report_model.diff_of({"max_abs": 1e-9, "max_rel": None}) == (1e-9, None)
+    assert report_model.diff_of({"methods": {"predict": {"max_abs": 0.5, "max_rel": 0.1},
+                                             "transform": {"max_abs": 2.0}}}) == (2.0, 0.1)
+    assert report_model.warnings_of({"warnings": ["InconsistentVersionWarning: Trying to unpickle estimator A "
+                                                  "from version 1.2.2 when using version 1.5.2."]}) == [
+        ("InconsistentVersionWarning", "Trying to unpickle estimator A from version 1.2.2 when using version 1.5.2.",
+         "1.2.2")]
+    assert report_model.error_text({"error": {"type": "EOFError", "message": "\nRan out\nof input"}}) == \
+        "EOFError: Ran out"
+    assert report_model.error_text({"error": "x" * 1000}).endswith("\u2026")
+    assert report_model.error_text({"error": None, "methods": {
+        "predict": {"status": "identical", "detail": ""},
+        "predict_proba": {"status": "mismatch", "detail": "3 of 300 values differ\nmore"}}}) == \
+        "predict_proba mismatch: 3 of 300 values differ"
+    assert report_model.repro_command("m", "c1", "p1", "Ridge", "pickle") == \
+        "python -m harness load --matrix m c1 --only 'p1/Ridge/pickle'"
+
+
+def test_safe_warnings_and_environment_problems_are_shown(tmp_path):
+    a, b, broken = "skl1.3.2-py3.11-np1-amd64", "skl1.5.2-py3.11-np1-amd64", "skl1.0.2-py3.12-np1-amd64"
+    version_warning = {"category": "InconsistentVersionWarning", "message": "Trying to unpickle estimator Ridge "
+                       "from version 1.3.2 when using version 1.5.2.", "original_version": "1.3.2"}
+    cells = [cell(a, b, "Ridge", "warning", max_abs=0.0, max_rel=0.0, warnings=[version_warning]),
+             cell(a, b, "Lasso", "warning", max_abs=1e-12, max_rel=1e-9, warnings=[version_warning]),
+             cell(a, b, "SVC", "pending"),
+             cell(b, a, "SVC", "load-error", error={"type": "KeyError", "message": "118"},
+                  known={"reason": "older releases cannot read newer pickles", "link": "https://example.org/1"})]
+    envs = [env("1.3.2"), env("1.5.2"), env("1.0.2", python="3.12", ok=False)]
+    envs[2]["build"]["log_tail"] = ["ERROR: No matching distribution found for numpy<2"]
+    write(tmp_path / "results.json", results_of(
+        cells, envs=envs, dropped=[{"id": "skl0.24.2-py3.12-np1-amd64", "reason": "no wheel for 3.12"}],
+        producer_na=[{"producer": a, "estimator": "NMF", "family": "decomposition", "format": "onnx",
+                      "status": "n/a", "reason": "no converter"}],
+        known=[{"producer": "*1.5*", "consumer": "*1.3*", "format": "*", "estimator": "*",
+                "reason": "older releases cannot read newer pickles", "link": "https://example.org/1"}]))
+    model = report_model.build(report_model.load_results(tmp_path / "results.json"))
+    assert [(w["category"], w["identical"], w["close"], w["worse"], w["safe"]) for w in model.warnings] == [
+        ("InconsistentVersionWarning", 1, 1, 0, True)]
+    assert model.data["formats"] == ["pickle", "skops", "onnx"]
+    page = report.render(tmp_path).html.read_text(encoding="utf-8")
+    assert "safe here" in page
+    assert f"<code>{broken}</code>: <b>no wheel</b>" in page
+    assert "No matching distribution found for numpy&lt;2" in page
+    assert "skl0.24.2-py3.12-np1-amd64" in page and "no wheel for 3.12" in page
+    assert "no converter" in page
+    assert 'href="https://example.org/1"' in page and "older releases cannot read newer pickles" in page
+    data = page_data(page)
+    assert [e[5] for e in data["envs"]] == ["build", "ok", "ok"]
+    assert len(data["r"]["wc"]) == 1  # Lasso: warning with predictions only close
+
+
+def test_the_page_stays_small(tmp_path):
+    run = tmp_path / "run"
+    results = synthetic.write_tree(run, 10_000, previous=False)
+    size = report.render(run).html.stat().st_size
+    assert size < 60 * len(results["cells"])  # bytes per cell: columnar, string tables
+
+
+def test_render_is_a_pure_function_of_the_tree(synthetic_run):
+    run, _ = synthetic_run
+    first = report.render(run).html.read_bytes()
+    assert report.render(run).html.read_bytes() == first
