@@ -1,0 +1,264 @@
+"""Tests of the inside loader: real dumps, hostile pickles, results file, cross-version loading.
+
+Artifacts are never unpickled in this process: every load runs `python -m harness.inside.load`
+(or the old venv's `-m inside.load`) as a subprocess. Hostile pickles are only built here.
+"""
+
+import ctypes
+import fcntl
+import hashlib
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+OLD_VENV = Path("/tmp/inside-venvs/old/bin/python")
+
+pytest.importorskip("sklearn")
+
+ESTIMATORS = "LogisticRegression,StandardScaler,KMeans"
+FORMATS = "pickle,joblib-z,skops,onnx"
+TOLERANCES = {"default": {"rtol": 1e-7, "atol": 1e-10}, "onnx": {"rtol": 1e-4, "atol": 1e-5}}
+
+
+def sha256(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def dump(python, out, producer, estimators, formats, pythonpath):
+    """Run the inside dump in a subprocess; returns its manifest."""
+    env = dict(os.environ, PYTHONPATH=str(pythonpath))
+    module = "harness.inside.dump" if pythonpath == REPO else "inside.dump"
+    subprocess.run([str(python), "-m", module, "--out", str(out), "--producer", producer,
+                    "--estimators", estimators, "--formats", formats],
+                   check=True, env=env, capture_output=True, cwd=str(out.parent))
+    return json.loads((out / "manifest.json").read_text())
+
+
+def cells_of(artdir, producer):
+    """Every ok artifact of a dump as task cells, keyed producer/estimator/format."""
+    manifest = json.loads((artdir / producer / "manifest.json").read_text())
+    out = {}
+    for rec in manifest["estimators"]:
+        for fmt, f in rec["formats"].items():
+            if f["status"] == "ok":
+                out["%s/%s" % (rec["name"], fmt)] = {
+                    "key": "%s/%s/%s" % (producer, rec["name"], fmt), "producer": producer,
+                    "estimator": rec["name"], "format": fmt, "file": producer + "/" + f["file"],
+                    "outputs": producer + "/" + rec["outputs"]["file"], "sha256": f["sha256"],
+                    "class": rec["class"], "untrusted": f.get("untrusted_types"),
+                    "task": rec["task"]}
+    return out
+
+
+def run_load(tmp_path, artdir, cells, python=sys.executable, timeout=30, memory=None,
+             env_extra=None, name="results.jsonl"):
+    """Run the loader as a subprocess; (process, {key: line}, lines in file order)."""
+    tasks = tmp_path / ("tasks-%s.json" % name)
+    tasks.write_text(json.dumps({"schema": 1, "consumer": "c-test", "tolerances": TOLERANCES,
+                                 "cells": cells}))
+    out = tmp_path / name
+    if str(python) == sys.executable:
+        cmd, pythonpath = [sys.executable, "-m", "harness.inside.load"], REPO
+    else:
+        cmd, pythonpath = [str(python), "-m", "inside.load"], REPO / "harness"
+    cmd += ["--tasks", str(tasks), "--artifacts", str(artdir), "--out", str(out),
+            "--consumer", "c-test", "--timeout", str(timeout)]
+    if memory:
+        cmd += ["--memory", str(memory)]
+    env = dict(os.environ, PYTHONPATH=str(pythonpath))
+    env.update(env_extra or {})
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    lines = [json.loads(x) for x in out.read_text().splitlines()] if out.exists() else []
+    return proc, dict((r["key"], r) for r in lines), lines
+
+
+@pytest.fixture(scope="session")
+def shared_dump(tmp_path_factory):
+    """A small dump of this environment, made once for all xdist workers of this run."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # this session's folder, shared by its workers
+    root = root / "inside-load-dump"
+    root.mkdir(exist_ok=True)
+    with open(root / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / "p-new" / "manifest.json").exists():
+            dump(sys.executable, root / "p-new", "p-new", ESTIMATORS, FORMATS, REPO)
+    return root / "p-new"
+
+
+@pytest.fixture
+def artdir(shared_dump, tmp_path):
+    """This test's artifacts folder: the shared dump as p-new, room for more beside it."""
+    root = tmp_path / "art"
+    root.mkdir()
+    (root / "p-new").symlink_to(shared_dump)
+    return root
+
+
+# Hostile payloads: built with __reduce__ here, only ever loaded by the child processes.
+class Reduce(object):
+    """Pickles as a call of func(*args)."""
+
+    def __init__(self, func, *args):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return self.func, self.args
+
+
+FORK_BOMB = "import os, time\nfor _ in range(5):\n    os.fork()\ntime.sleep(600)\n"
+HOSTILE = {
+    "segfault": Reduce(ctypes.string_at, 0),
+    "hang": Reduce(time.sleep, 600),
+    "memory": Reduce(bytearray, 8 << 30),
+    "forkbomb": Reduce(exec, FORK_BOMB),  # 32 sleepers, bounded for a 2-core machine
+}
+
+
+def hostile_cell(artdir, template, name, data):
+    """A pickle cell for these bytes, borrowing the template's outputs and class."""
+    path = artdir / "hostile" / ("%s.pkl" % name)
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(data)
+    return dict(template, key="hostile/%s" % name, estimator=name, file="hostile/%s.pkl" % name,
+                sha256=sha256(path), format="pickle")
+
+
+def leftover_processes(marker):
+    """Pids whose command line mentions marker (forked children keep the parent's)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        try:
+            cmdline = Path("/proc", pid, "cmdline").read_bytes()
+        except (OSError, ValueError):
+            continue
+        if pid.isdigit() and marker.encode() in cmdline and int(pid) != os.getpid():
+            found.append(int(pid))
+    return found
+
+
+def test_control_cells_are_identical(artdir, tmp_path):
+    cells = list(cells_of(artdir, "p-new").values())
+    # A results file that a killed run left with a partial last line: appended to, cut first.
+    (tmp_path / "results.jsonl").write_text('{"key": "earlier"}\n{"key": "half a li')
+    proc, by_key, lines = run_load(tmp_path, artdir, cells)
+    assert proc.returncode == 0, proc.stderr
+    assert [r["key"] for r in lines] == ["earlier"] + [c["key"] for c in cells]
+    del by_key["earlier"]
+    for key, rec in by_key.items():
+        expected = "close" if key.endswith("/onnx") else "identical"
+        assert rec["status"] == expected, (key, rec["error"], rec["methods"])
+        assert rec["schema"] == 1 and rec["consumer"] == "c-test" and rec["error"] is None
+        assert rec["exit_code"] == 0 and rec["signal"] is None and rec["seconds"] > 0
+    assert by_key["p-new/LogisticRegression/skops"]["untrusted"] == []
+    onnx = by_key["p-new/LogisticRegression/onnx"]["methods"]
+    assert onnx["predict"]["status"] == "identical" and onnx["predict_proba"]["status"] == "close"
+    assert onnx["decision_function"]["status"] == "missing"  # no such ONNX output: no finding
+    assert "inside.load: %d/%d cells" % (len(cells), len(cells)) in proc.stderr
+
+
+def test_hostile_cells_end_alone(artdir, tmp_path):
+    ok = cells_of(artdir, "p-new")
+    template = ok["LogisticRegression/pickle"]
+    real = (artdir / template["file"]).read_bytes()
+    hostile = dict((n, hostile_cell(artdir, template, n, pickle.dumps(obj)))
+                   for n, obj in HOSTILE.items())
+    hostile["truncated"] = hostile_cell(artdir, template, "truncated", real[:len(real) // 2])
+    hostile["changed"] = dict(ok["StandardScaler/joblib-z"], key="hostile/changed",
+                              sha256="0" * 64)
+    moved = b"\x80\x04csklearn.linear_model._gone\nLogisticRegression\n)\x81."
+    hostile["moved"] = hostile_cell(artdir, template, "moved", moved)
+    controls = [ok[k] for k in ("LogisticRegression/pickle", "KMeans/joblib-z",
+                                "StandardScaler/pickle", "LogisticRegression/skops",
+                                "KMeans/pickle", "StandardScaler/skops", "KMeans/skops",
+                                "LogisticRegression/joblib-z")]
+    cells = []
+    for i, cell in enumerate(hostile.values()):  # every hostile cell between ordinary ones
+        cells += [controls[i % len(controls)], cell]
+    cells.append(controls[0])
+    start = time.time()
+    proc, by_key, lines = run_load(tmp_path, artdir, cells, timeout=3, memory=1 << 30)
+    assert proc.returncode == 0, proc.stderr
+    assert time.time() - start < 40
+    assert len(lines) == len(cells)  # one line per cell, ordinary ones included
+    for cell, rec in zip(cells, lines):
+        assert rec["key"] == cell["key"]
+        if cell in controls:
+            assert rec["status"] == "identical", rec
+    status = dict((n, by_key[c["key"]]) for n, c in hostile.items())
+    assert status["segfault"]["status"] == "crash"
+    assert status["segfault"]["signal"] == signal.SIGSEGV
+    assert status["segfault"]["error"]["type"] == "SIGSEGV"
+    assert "Segmentation fault" in status["segfault"]["error"]["message"]
+    assert status["hang"]["status"] == "timeout" and status["hang"]["seconds"] < 6
+    assert status["memory"]["status"] == "crash"
+    assert status["memory"]["error"]["type"] == "MemoryError"
+    assert status["forkbomb"]["status"] == "timeout"
+    assert status["truncated"]["status"] == "load-error"
+    assert status["changed"]["status"] == "load-error"
+    assert "artifact changed since dump" in status["changed"]["error"]["message"]
+    assert status["moved"]["status"] == "load-error"  # the class exists: not n/a
+    assert status["moved"]["error"]["type"] == "ModuleNotFoundError"
+    # The hang and the fork bomb were killed with their whole process group.
+    time.sleep(0.5)
+    assert leftover_processes(str(tmp_path)) == []
+
+
+def test_not_applicable_before_loading(artdir, tmp_path):
+    ok = cells_of(artdir, "p-new")
+    gone = dict(ok["StandardScaler/pickle"], key="p-new/Gone/pickle",
+                **{"class": "sklearn.preprocessing._gone.NoSuchScaler"})
+    cells = [gone, ok["KMeans/onnx"], ok["KMeans/pickle"]]
+    # An onnxruntime that cannot be imported, as in an image without it.
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "onnxruntime.py").write_text("raise ImportError('not here')\n")
+    env = {"PYTHONPATH": "%s%s%s" % (shim, os.pathsep, REPO)}
+    proc, by_key, _ = run_load(tmp_path, artdir, cells, env_extra=env)
+    assert proc.returncode == 0, proc.stderr
+    assert by_key["p-new/Gone/pickle"]["status"] == "n/a", by_key["p-new/Gone/pickle"]
+    assert "NoSuchScaler" in by_key["p-new/Gone/pickle"]["error"]["message"]
+    assert by_key["p-new/KMeans/onnx"]["status"] == "n/a"
+    assert "onnxruntime is not installed" in by_key["p-new/KMeans/onnx"]["error"]["message"]
+    assert by_key["p-new/KMeans/pickle"]["status"] == "identical"
+
+
+def test_bad_tasks_and_usage_exit_2(tmp_path):
+    tasks = tmp_path / "tasks.json"
+    tasks.write_text(json.dumps({"schema": 99, "cells": []}))
+    cmd = [sys.executable, "-m", "harness.inside.load", "--artifacts", str(tmp_path),
+           "--out", str(tmp_path / "r.jsonl"), "--consumer", "c"]
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    bad = subprocess.run(cmd + ["--tasks", str(tasks)], env=env, capture_output=True, text=True)
+    assert bad.returncode == 2 and "schema 99" in bad.stderr
+    usage = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert usage.returncode == 2 and "--tasks" in usage.stderr
+
+
+@pytest.mark.skipif(not OLD_VENV.exists(), reason="no old venv at %s" % OLD_VENV)
+def test_old_dump_loads_here_with_version_warnings(tmp_path):
+    artdir = tmp_path / "art"
+    artdir.mkdir()
+    dump(OLD_VENV, artdir / "p-old", "p-old", "LogisticRegression,StandardScaler",
+         "pickle,joblib", REPO / "harness")
+    cells = list(cells_of(artdir, "p-old").values())
+    # Control: the old environment (Python 3.9, scikit-learn 0.24) reads its own dump.
+    proc, by_key, _ = run_load(tmp_path, artdir, cells, python=OLD_VENV, name="old.jsonl")
+    assert proc.returncode == 0, proc.stderr
+    assert set(r["status"] for r in by_key.values()) == {"identical"}
+    proc, by_key, _ = run_load(tmp_path, artdir, cells, name="new.jsonl")
+    assert proc.returncode == 0, proc.stderr
+    for rec in by_key.values():
+        assert rec["status"] in ("warning", "identical"), rec
+        versions = [w["original_version"] for w in rec["warnings"]
+                    if w["category"] == "InconsistentVersionWarning"]
+        assert versions == ["0.24.2"], rec["warnings"]
