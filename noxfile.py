@@ -1,6 +1,7 @@
 """The menu: each session calls `python -m harness <verb>`; the program lives in harness/."""
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -25,9 +26,20 @@ def _harness(session, *args):
     session.run("python", "-m", "harness", *args, *session.posargs)
 
 
+def _ensure_chromium(session):
+    """The report's browser test needs Debian's chromium; install it when we may (root with apt)."""
+    if shutil.which("chromium") or os.geteuid() != 0 or not shutil.which("apt-get"):
+        return
+    session.log("installing Debian's chromium for the report's browser test")
+    session.run("apt-get", "update", "-q", external=True, silent=True)
+    session.run("apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium", external=True, silent=True,
+                env={"DEBIAN_FRONTEND": "noninteractive"})
+
+
 @nox.session
 def tests(session):
     """Run the test suite in parallel; container tests run when an engine answers (CI requires one)."""
+    _ensure_chromium(session)
     session.install("-e", ".[test]", silent=True)
     workers = os.environ.get("PYTEST_WORKERS", "auto")
     session.run("pytest", "-n", workers, *session.posargs)

@@ -93,3 +93,34 @@ def open_for_append(path):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(exist_ok=True)
     os.chmod(path, 0o666)
+
+
+# pickle.load reads all three (cloudpickle.load is pickle.load): byte-identical artifacts of these
+# formats behave identically, so one load answers for all of them.
+PICKLE_FAMILY = ("pickle", "pickle-p5", "cloudpickle")
+
+
+def dedupe(cells, separate=()):
+    """(cells to load, {representative key: [identical siblings]}); formats in separate stay apart."""
+    groups = {}
+    for cell in cells:
+        family = "pickle" if cell.format in PICKLE_FAMILY and cell.format not in separate else cell.format
+        groups.setdefault((cell.sha256, family), []).append(cell)
+    return [g[0] for g in groups.values()], {g[0].key: g[1:] for g in groups.values() if len(g) > 1}
+
+
+def copy_siblings(path, siblings):
+    """Append, for each computed representative, the same outcome under its siblings' keys."""
+    records = read_results(path)
+    lines = []
+    for key, others in siblings.items():
+        record = records.get(key)
+        for cell in others if record else ():
+            if cell.key not in records:
+                lines.append(dict(record, key=cell.key, format=cell.format, same_as=record["format"]))
+    if lines:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write("".join(json.dumps(line, sort_keys=True) + "\n" for line in lines))
+            handle.flush()
+            os.fsync(handle.fileno())
+    return len(lines)

@@ -35,6 +35,9 @@ def _parser():
             sub.add_argument("--backend", choices=("auto", "docker", "venv"), default="auto",
                              help="docker images, or virtualenvs when no engine answers (default: auto)")
             sub.add_argument("--reports", default="reports", help="where run trees live (default: reports)")
+        if verb == "load":
+            sub.add_argument("--only", metavar="PRODUCER/ESTIMATOR/FORMAT",
+                             help="recompute and print only the cells matching this glob")
     report = verbs.add_parser("report", help="merge the results tree and render the HTML report")
     report.add_argument("--matrix", default="default", help="which [matrix.NAME] (default: default)")
     report.add_argument("--reports", default="reports", help="where run trees live (default: reports)")
@@ -106,7 +109,7 @@ def cmd_dump(args):
 def cmd_load(args):
     """Load every dumped artifact in the selected consumers."""
     run, selected = _run(args)
-    return 0 if all(r.ok for r in run.load(selected)) else 1
+    return 0 if all(r.ok for r in run.load(selected, only=args.only)) else 1
 
 
 def cmd_run(args):

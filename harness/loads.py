@@ -1,11 +1,13 @@
 """The load stage: every consumer loads every producer's artifacts in one sandboxed container."""
 
+import fnmatch
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from . import cells as cells_mod
+from .errors import SelectionError
 from .inside.schema import SCHEMA_VERSION
 from .layout import write_json
 from .runner import Limits
@@ -46,24 +48,28 @@ class Plan:
     todo: tuple
 
 
-def plan_env(matrix, env, built, producers, tree):
-    """Which cells of a consumer are missing from its results file."""
+def plan_env(matrix, env, built, producers, tree, only=None):
+    """Which cells of a consumer are missing from its results file (only: recompute matching cells)."""
     if not built.ok:
         return Plan((), 0, ())
     wanted = cells_mod.cells_for(built.tag, producers, tree, matrix, inside_hash())
     results = tree.results(env.id)
     cells_mod.repair_tail(results)
     done = cells_mod.read_results(results)
+    if only:
+        chosen = tuple(c for c in wanted if fnmatch.fnmatchcase(f"{c.producer}/{c.estimator}/{c.format}", only))
+        return Plan(tuple(wanted), len(done), chosen)
     return Plan(tuple(wanted), len(done), tuple(c for c in wanted if c.key not in done))
 
 
-def load_env(runner, matrix, env, built, plan, tree, emulated=False):
+def load_env(runner, matrix, env, built, plan, tree, emulated=False, only=None, separate=()):
     """Load every cell this consumer has not computed yet, appending to its results file."""
     if not built.ok:
         return Loaded(env.id, False, error=f"environment failed to build: {built.error}")
-    wanted, todo, results = plan.wanted, plan.todo, tree.results(env.id)
-    if not todo:
+    wanted, results = plan.wanted, tree.results(env.id)
+    if not plan.todo:
         return Loaded(env.id, True, total=len(wanted))
+    todo, siblings = cells_mod.dedupe(plan.todo, separate)
     tasks = tree.tasks(env.id)
     write_json(tasks, {"schema": SCHEMA_VERSION, "consumer": env.id, "tolerances": _tolerances(matrix),
                        "cells": [cell.to_task() for cell in todo]})
@@ -79,8 +85,9 @@ def load_env(runner, matrix, env, built, plan, tree, emulated=False):
     log = tree.load_log(env.id)
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text(stdout + stderr, encoding="utf-8")
+    cells_mod.copy_siblings(results, siblings)
     seconds = time.monotonic() - start
-    computed = len(cells_mod.read_results(results)) - plan.done
+    computed = len(cells_mod.read_results(results)) - plan.done if not only else len(plan.todo)
     if code != 0:
         last = (stderr.strip().splitlines() or ["no output"])[-1]
         return Loaded(env.id, False, len(wanted), computed, seconds, f"loader exited {code}: {last} (log: {log})")
@@ -117,9 +124,12 @@ class Progress:
                      f"{rate:.1f} cells/s{left}")
 
 
-def load_all(runner, matrix, built_by_id, producers, tree, say=print, jobs=2, emulated=()):
+def load_all(runner, matrix, built_by_id, producers, tree, say=print, jobs=2, emulated=(), only=None,
+             missing=None):
     """Run every consumer, a few at a time; one failure never stops the others."""
-    plans = {env.id: plan_env(matrix, env, built_by_id[env.id], producers, tree) for env in matrix.envs}
+    plans = {env.id: plan_env(matrix, env, built_by_id[env.id], producers, tree, only) for env in matrix.envs}
+    if only and not any(plan.todo for plan in plans.values()):
+        raise SelectionError(f"no dumped artifact matches --only {only!r} (producer/estimator/format)")
     with Progress(tree, matrix.envs, say) as progress:
         progress.todo = sum(len(plan.todo) for plan in plans.values())
         say(f"load: {progress.todo} cells to compute, "
@@ -127,7 +137,8 @@ def load_all(runner, matrix, built_by_id, producers, tree, say=print, jobs=2, em
 
         def one(env):
             result = load_env(runner, matrix, env, built_by_id[env.id], plans[env.id], tree,
-                              emulated=env.arch in emulated)
+                              emulated=env.arch in emulated, only=only,
+                              separate=(missing or {}).get(env.id, ()))
             progress.finished += 1
             head = f"[{progress.finished}/{len(matrix.envs)}] load {env.id}:"
             if not result.ok:

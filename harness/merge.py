@@ -7,6 +7,7 @@ from . import __version__
 from . import cells as cells_mod
 from .inside.schema import SCHEMA_VERSION, Status
 from .layout import read_json, write_json
+from .report_model import carry_since
 from .store import inside_hash
 
 
@@ -89,7 +90,16 @@ def write_results(matrix, tree, locks):
         "producer_na": producer_not_applicable(tree, producers),
         "cells": collect_cells(matrix, tree, producers),
     }
-    if tree.results_json.exists():
+    previous = read_json(tree.results_json)
+    if previous and _outcomes(previous) != _outcomes(results):
+        # Rotate only when something changed: rerunning `report` must not compare a run with itself.
         tree.results_json.replace(tree.previous_results_json)
+    older = read_json(tree.previous_results_json)
+    carry_since(results, older if older and older.get("schema") == SCHEMA_VERSION else None)
     write_json(tree.results_json, results)
     return results
+
+
+def _outcomes(results):
+    """{cell key: status}: what "what changed" compares."""
+    return {c.get("key"): c.get("status") for c in results.get("cells", [])}

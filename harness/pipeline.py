@@ -96,16 +96,33 @@ class Run:
             self.tree.save_status("dump", result.to_json())
         return results
 
-    def load(self, selected=None):
-        """Load every dumped producer's artifacts in the selected consumers."""
+    def load(self, selected=None, only=None):
+        """Load every dumped producer's artifacts in the selected consumers (only: a cell glob)."""
         selected = selected or self.matrix
         missing = [e for e in selected.envs if e.id not in self.builds]
         if missing:
             self.build(_only(selected, missing))
         producers = merge.dumped_producers(self.matrix, self.tree)
         emulated = {env.arch for env in self.matrix.envs if env.arch != HOST_ARCH}
-        return loads.load_all(self.runner, selected, self.builds, producers, self.tree, say=say,
-                              jobs=self.jobs, emulated=emulated)
+        results = loads.load_all(self.runner, selected, self.builds, producers, self.tree, say=say,
+                                 jobs=self.jobs, emulated=emulated, only=only,
+                                 missing={lock.env_id: dict(lock.missing) for lock in self.locks})
+        if only:
+            self.show(selected, only)
+        return results
+
+    def show(self, selected, only):
+        """Print the latest record of the cells matching a glob (to reproduce one cell)."""
+        import fnmatch
+        import json
+
+        from .cells import read_results
+
+        for env in selected.envs:
+            for record in read_results(self.tree.results(env.id)).values():
+                name = f"{record['producer']}/{record['estimator']}/{record['format']}"
+                if fnmatch.fnmatchcase(name, only):
+                    say(json.dumps(record, indent=1, sort_keys=True))
 
     def everything(self):
         """build, dump, load, merge and report: the whole matrix."""
