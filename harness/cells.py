@@ -42,7 +42,10 @@ def cells_for(consumer_tag, producers, tree, matrix, inside):
                 if rec.get("status") != "ok":
                     continue
                 tol = matrix.tolerance_for(fmt)
-                key = sha256_text(rec["sha256"], consumer_tag, inside, repr((tol.rtol, tol.atol)))[:24]
+                # The artifact's place is part of the key: identical bytes can stand in several cells
+                # (pickle and cloudpickle often write the same file).
+                key = sha256_text(producer, est["name"], fmt, rec["sha256"], consumer_tag, inside,
+                                  repr((tol.rtol, tol.atol)))[:24]
                 cells.append(Cell(key, producer, est["name"], fmt, f"{producer}/{rec['file']}",
                                   f"{producer}/{est['outputs']['file']}", rec["sha256"], est.get("class", ""),
                                   rec.get("untrusted_types"), est.get("task", "")))

@@ -85,7 +85,7 @@ def import_rootfs(client, rootfs, tag, changes=()):
 
 
 def run(client, image, command, *, mounts=(), environment=None, user=None, network=False,
-        mem_limit=None, pids_limit=None, timeout=None, workdir=None, sandbox=False):
+        mem_limit=None, pids_limit=None, timeout=None, workdir=None, sandbox=False, labels=None):
     """Run a container to completion: (exit code, stdout, stderr); the container is removed.
 
     sandbox=True adds a read-only root file system (a 256 MB /tmp aside), drops every capability
@@ -101,7 +101,7 @@ def run(client, image, command, *, mounts=(), environment=None, user=None, netwo
         image, command, detach=True, environment=environment or {}, user=user, working_dir=workdir,
         network_mode="bridge" if network else "none", mem_limit=mem_limit, pids_limit=pids_limit,
         mounts=[docker.types.Mount(target, source, type="bind", read_only=ro) for source, target, ro in mounts],
-        **hardening,
+        labels=labels or {}, **hardening,
     )
     try:
         try:
@@ -118,4 +118,14 @@ def run(client, image, command, *, mounts=(), environment=None, user=None, netwo
         try:
             container.remove(force=True)
         except Exception:
+            pass
+
+
+def kill_labelled(client, labels):
+    """Remove containers left running with these labels (by a run that was killed)."""
+    wanted = [f"{key}={value}" for key, value in labels.items()]
+    for container in client.containers.list(all=True, filters={"label": wanted}):
+        try:
+            container.remove(force=True)
+        except Exception:  # already gone
             pass

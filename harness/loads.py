@@ -1,6 +1,7 @@
 """The load stage: every consumer loads every producer's artifacts in one sandboxed container."""
 
 import fnmatch
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -62,7 +63,7 @@ def plan_env(matrix, env, built, producers, tree, only=None):
     return Plan(tuple(wanted), len(done), tuple(c for c in wanted if c.key not in done))
 
 
-def load_env(runner, matrix, env, built, plan, tree, emulated=False, only=None, separate=()):
+def load_env(runner, matrix, env, built, plan, tree, emulated=False, only=None, separate=(), cell_timeout=None):
     """Load every cell this consumer has not computed yet, appending to its results file."""
     if not built.ok:
         return Loaded(env.id, False, error=f"environment failed to build: {built.error}")
@@ -73,15 +74,16 @@ def load_env(runner, matrix, env, built, plan, tree, emulated=False, only=None, 
     tasks = tree.tasks(env.id)
     write_json(tasks, {"schema": SCHEMA_VERSION, "consumer": env.id, "tolerances": _tolerances(matrix),
                        "cells": [cell.to_task() for cell in todo]})
+    os.chmod(tasks, 0o644)  # the sandbox's unprivileged user reads it
     cells_mod.open_for_append(results)
-    cell_timeout = EMULATED_CELL_TIMEOUT if emulated else CELL_TIMEOUT
+    cell_timeout = cell_timeout or (EMULATED_CELL_TIMEOUT if emulated else CELL_TIMEOUT)
     start = time.monotonic()
     code, stdout, stderr = runner.run(
         built, "load",
         ["--tasks", "{tasks}", "--artifacts", "{artifacts}", "--out", "{results}", "--consumer", env.id,
          "--timeout", str(cell_timeout), "--memory", str(CELL_MEMORY)],
         {"tasks": (tasks, True), "artifacts": (tree.root / "artifacts", True), "results": (results, False)},
-        timeout=cell_timeout * len(todo) + 600, limits=Limits(), sandbox=True)
+        timeout=cell_timeout * len(todo) + 600, limits=Limits(), sandbox=True, job=results)
     log = tree.load_log(env.id)
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text(stdout + stderr, encoding="utf-8")
@@ -127,6 +129,8 @@ class Progress:
 def load_all(runner, matrix, built_by_id, producers, tree, say=print, jobs=2, emulated=(), only=None,
              missing=None):
     """Run every consumer, a few at a time; one failure never stops the others."""
+    for env in matrix.envs:
+        runner.stop(job=tree.results(env.id))  # before reading results: no writer may be left
     plans = {env.id: plan_env(matrix, env, built_by_id[env.id], producers, tree, only) for env in matrix.envs}
     if only and not any(plan.todo for plan in plans.values()):
         raise SelectionError(f"no dumped artifact matches --only {only!r} (producer/estimator/format)")

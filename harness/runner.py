@@ -1,5 +1,6 @@
 """Run harness/inside modules in an environment: a sandboxed container, or a venv child process."""
 
+import hashlib
 import os
 import subprocess
 from dataclasses import dataclass
@@ -29,23 +30,35 @@ class Runner:
     backend: str
     client: object = None
 
-    def run(self, built, module, args, mounts, *, timeout=None, limits=None, user=None, sandbox=False):
-        """Run a module; mounts is {name: (host path, read_only)}, args may hold '{name}'."""
+    def run(self, built, module, args, mounts, *, timeout=None, limits=None, user=None, sandbox=False, job=None):
+        """Run a module; mounts is {name: (host path, read_only)}, args may hold '{name}'.
+
+        job names the work (e.g. the results file): a container left running for the same job by a
+        killed run is removed first, so two writers never share a results file.
+        """
         if self.backend == "docker":
-            return self._docker(built, module, args, mounts, timeout, limits, user, sandbox)
+            return self._docker(built, module, args, mounts, timeout, limits, user, sandbox, job)
         return self._venv(built, module, args, mounts, timeout)
 
-    def _docker(self, built, module, args, mounts, timeout, limits, user, sandbox):
+    def _docker(self, built, module, args, mounts, timeout, limits, user, sandbox, job):
         """In a container with no network, the inside code mounted read-only."""
         where = {name: f"/mnt/{name}" for name in mounts}
         binds = [(str(INSIDE), "/opt/harness/inside", True)]
         binds += [(str(Path(host).resolve()), where[name], ro) for name, (host, ro) in mounts.items()]
         env = dict(THREAD_ENV, PYTHONPATH="/opt/harness", HOME="/tmp")
         limits = limits or Limits()
+        labels = _job_labels(job)
+        if labels:
+            engine.kill_labelled(self.client, labels)
         return engine.run(self.client, built.tag, ["python", "-m", f"inside.{module}", *_fill(args, where)],
                           mounts=binds, environment=env, user=user or limits.user, network=False,
                           mem_limit=limits.memory, pids_limit=limits.pids, timeout=timeout,
-                          sandbox=sandbox)
+                          sandbox=sandbox, labels=labels)
+
+    def stop(self, job):
+        """Remove a container a killed run left working on this job (docker only)."""
+        if self.backend == "docker":
+            engine.kill_labelled(self.client, _job_labels(job))
 
     def _venv(self, built, module, args, mounts, timeout):
         """A child process of the venv's Python: the only isolation without an engine."""
@@ -58,6 +71,11 @@ class Runner:
         except subprocess.TimeoutExpired as exc:
             return -9, exc.stdout or "", f"timed out after {timeout}s"
         return proc.returncode, proc.stdout, proc.stderr
+
+
+def _job_labels(job):
+    """The label that names a container's job."""
+    return {f"{engine.LABEL}.job": hashlib.sha256(str(job).encode()).hexdigest()[:32]} if job else None
 
 
 def _fill(args, where):

@@ -1,0 +1,49 @@
+"""Cells: keys, deduplication of identical artifacts, and the append-only results file."""
+
+import json
+
+from harness import cells as cells_mod
+from harness.inside.schema import SCHEMA_VERSION
+
+
+def _cell(fmt, sha="a" * 64, estimator="LogisticRegression", key=None):
+    return cells_mod.Cell(key or f"{estimator}-{fmt}", "p", estimator, fmt, f"p/{estimator}/m", "p/o.json",
+                          sha, "sklearn.X", None, "classification")
+
+
+def test_identical_pickle_family_artifacts_load_once():
+    cells = [_cell("pickle"), _cell("pickle-p5"), _cell("cloudpickle"), _cell("joblib"), _cell("pickle", "b" * 64, "Ridge")]
+    todo, siblings = cells_mod.dedupe(cells)
+    assert [c.format for c in todo] == ["pickle", "joblib", "pickle"]
+    assert [c.format for c in siblings[todo[0].key]] == ["pickle-p5", "cloudpickle"]
+    todo, _ = cells_mod.dedupe(cells, separate=("cloudpickle",))  # a consumer without cloudpickle
+    assert "cloudpickle" in [c.format for c in todo]
+
+
+def test_siblings_get_the_representatives_outcome(tmp_path):
+    path = tmp_path / "r.jsonl"
+    rep, twin = _cell("pickle"), _cell("cloudpickle")
+    path.write_text(json.dumps({"schema": SCHEMA_VERSION, "key": rep.key, "format": "pickle", "status": "identical"}) + "\n")
+    assert cells_mod.copy_siblings(path, {rep.key: [twin]}) == 1
+    assert cells_mod.copy_siblings(path, {rep.key: [twin]}) == 0  # never twice
+    got = cells_mod.read_results(path)
+    assert got[twin.key]["status"] == "identical" and got[twin.key]["same_as"] == "pickle"
+
+
+def test_partial_last_line_is_ignored_then_cut(tmp_path):
+    path = tmp_path / "r.jsonl"
+    good = json.dumps({"schema": SCHEMA_VERSION, "key": "k1", "status": "identical"})
+    path.write_text(good + "\n" + '{"schema": 1, "key": "k2", "sta')
+    assert list(cells_mod.read_results(path)) == ["k1"]
+    cells_mod.repair_tail(path)
+    assert path.read_text() == good + "\n"
+    assert cells_mod.count_lines(path) == 1
+
+
+def test_other_schema_lines_and_duplicates(tmp_path):
+    path = tmp_path / "r.jsonl"
+    rows = [{"schema": 999, "key": "old"}, {"schema": SCHEMA_VERSION, "key": "k", "status": "crash"},
+            {"schema": SCHEMA_VERSION, "key": "k", "status": "identical"}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    got = cells_mod.read_results(path)
+    assert list(got) == ["k"] and got["k"]["status"] == "identical"  # the last line for a key wins

@@ -1,0 +1,138 @@
+"""The load stage for real: hostile artifacts stay in the sandbox, and a killed run resumes exactly."""
+
+import ipaddress
+import json
+import os
+import pickle
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from conftest import DATA, REPO, exclusive
+from harness import cells as cells_mod
+from harness import loads, matrix
+from harness.inside.schema import Status
+from harness.layout import sha256_file
+from harness.pipeline import Run
+
+
+def _reduce(func, *args):
+    """An object whose unpickling calls func(*args): pickled here, only ever loaded in the sandbox."""
+    return type("Hostile", (), {"__reduce__": lambda self: (func, args)})()
+
+
+def _bridge_gateway(client):
+    """The host's address on the engine's bridge: where a container with a network would reach it."""
+    config = client.networks.get("bridge").attrs["IPAM"]["Config"][0]
+    if "Gateway" in config:
+        return config["Gateway"]
+    network = ipaddress.ip_network(config["Subnet"])
+    return str(next(network.hosts()))  # Docker takes the first host address when none is set
+
+
+def _dumped_run(toml, reports):
+    """A Run of the two small environments, built and dumped."""
+    run = Run(matrix.load(DATA / toml, "two"), backend="docker", reports=reports)
+    with exclusive("build-two-envs"):
+        dumps = run.dump()
+    assert all(d.ok for d in dumps), [d.error for d in dumps]
+    return run
+
+
+def _outcomes(run):
+    """{cell key: (status, max_abs)} over every consumer's results."""
+    out = {}
+    for env in run.matrix.envs:
+        for key, record in cells_mod.read_results(run.tree.results(env.id)).items():
+            out[(env.id, key)] = (record["status"], record.get("max_abs"))
+    return out
+
+
+@pytest.mark.container
+def test_hostile_artifacts_end_as_their_own_outcome(docker_client, tmp_path):
+    run = _dumped_run("two-envs.toml", tmp_path / "reports")
+    consumer = run.matrix.envs[1]
+    producer = consumer.id  # the control: neighbours load where they were made
+    real = [c for c in cells_mod.cells_for(run.builds[consumer.id].tag, [producer], run.tree, run.matrix, "t")
+            if c.format == "pickle" and c.estimator == "LogisticRegression"][0]
+    gateway = _bridge_gateway(docker_client)
+    listener = socket.create_server((gateway, 0))
+    listener.settimeout(0.2)
+    accepted = []
+    stop = threading.Event()
+
+    def accept():
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept())
+            except OSError:
+                pass
+
+    threading.Thread(target=accept, daemon=True).start()
+    marker = tmp_path / "host-marker"
+    hostile = {
+        "segfault": _reduce(__import__("ctypes").string_at, 0),
+        "hang": _reduce(time.sleep, 3600),
+        "memory": _reduce(bytearray, 64 << 30),
+        "write-artifacts": _reduce(open, "/mnt/artifacts/pwned", "w"),
+        "write-host": _reduce(os.system, f"echo pwned > {marker}"),
+        "socket": _reduce(socket.create_connection, (gateway, listener.getsockname()[1]), 5),
+    }
+    cells = []
+    for name, obj in hostile.items():
+        folder = run.tree.artifacts("hostile") / name
+        folder.mkdir(parents=True)
+        (folder / "model.pkl").write_bytes(pickle.dumps(obj))
+        cells.append(cells_mod.Cell(f"hostile-{name}", "hostile", name, "pickle", f"hostile/{name}/model.pkl",
+                                    real.outputs, sha256_file(folder / "model.pkl"), real.cls, None, real.task))
+        cells.append(real.__class__(**{**real.__dict__, "key": f"neighbour-{name}"}))
+    plan = loads.Plan(tuple(cells), 0, tuple(cells))
+    result = loads.load_env(run.runner, run.matrix, consumer, run.builds[consumer.id], plan, run.tree,
+                            cell_timeout=10)
+    stop.set()
+    assert result.ok, result.error
+    got = cells_mod.read_results(run.tree.results(consumer.id))
+    status = {key: record["status"] for key, record in got.items()}
+    assert status["hostile-segfault"] == Status.CRASH and got["hostile-segfault"]["signal"] == signal.SIGSEGV
+    assert status["hostile-hang"] == Status.TIMEOUT
+    assert status["hostile-memory"] == Status.CRASH
+    assert status["hostile-write-artifacts"] == Status.LOAD_ERROR
+    assert "Read-only file system" in got["hostile-write-artifacts"]["error"]["message"]
+    assert status["hostile-socket"] == Status.LOAD_ERROR
+    assert status["hostile-write-host"] == Status.PREDICT_ERROR  # os.system ran, but found no host path
+    assert not marker.exists() and not (run.tree.artifacts("hostile") / "pwned").exists()
+    assert accepted == [], "a sandboxed artifact reached a socket on the host"
+    assert all(status[f"neighbour-{name}"] == Status.IDENTICAL for name in hostile)
+
+
+@pytest.mark.container
+def test_killed_run_resumes_to_the_same_results(docker_client, tmp_path):
+    run = _dumped_run("resume.toml", tmp_path / "killed")
+    shutil.copytree(tmp_path / "killed", tmp_path / "whole")  # the same artifacts for both runs
+    reference = Run(run.matrix, backend="docker", reports=tmp_path / "whole")
+    reference.load()
+    expected = _outcomes(reference)
+    assert len(expected) >= 300
+
+    command = [sys.executable, "-m", "harness", "--file", str(DATA / "resume.toml"), "load", "--matrix", "two",
+               "--reports", str(tmp_path / "killed"), "--jobs", "1"]
+    for cut in (20, 150):  # kill -9 early, then again later in the second consumer's run
+        proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 300
+        while sum(cells_mod.count_lines(run.tree.results(e.id)) for e in run.matrix.envs) < cut:
+            assert proc.poll() is None and time.monotonic() < deadline, "the load ended before the kill"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    run.load()
+    assert _outcomes(run) == expected
+    for env in run.matrix.envs:
+        lines = run.tree.results(env.id).read_text().splitlines()
+        keys = [json.loads(line)["key"] for line in lines]
+        assert len(keys) == len(set(keys)), "a cell was counted twice"
