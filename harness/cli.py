@@ -52,6 +52,8 @@ def main(argv=None):
     except HarnessError as exc:
         print(f"error: {exc.line()}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # `python -m harness list | head`
+        return 0
     except KeyboardInterrupt:
         print("interrupted: what finished is kept; run the same command again to resume", file=sys.stderr)
         return 130

@@ -5,7 +5,7 @@ import platform
 
 from . import __version__
 from . import cells as cells_mod
-from .inside.schema import SCHEMA_VERSION, Status
+from .inside.schema import SCHEMA_VERSION, Status, rank
 from .layout import read_json, write_json
 from .report_model import carry_since
 from .store import inside_hash
@@ -62,7 +62,9 @@ def collect_cells(matrix, tree, producers):
                           "estimator": cell.estimator, "format": cell.format, "status": "pending"}
             record = dict(record, family=families.get(cell.estimator, ""))
             known = next((k for k in matrix.known if k.matches(cell.producer, env.id, cell.format, cell.estimator)), None)
-            if known is not None and record.get("status") not in (Status.IDENTICAL, Status.CLOSE):
+            failing = record.get("status") in Status.ORDER and rank(record["status"]) >= rank(Status.MISMATCH) \
+                and record["status"] != Status.NOT_APPLICABLE
+            if known is not None and failing:
                 record["known"] = {"reason": known.reason, "link": known.link}
             out.append(record)
     return out
