@@ -1,0 +1,53 @@
+"""Choosing a backend, and the no-Docker backend building a real virtualenv environment."""
+
+import dataclasses
+import subprocess
+
+import pytest
+
+from conftest import REPO, exclusive
+from harness import matrix, pipeline, venvs
+from harness.errors import EngineUnavailable
+from harness.layout import Cache
+
+NO_ENGINE = "unix:///nonexistent/docker.sock"
+
+
+def test_without_an_engine_auto_falls_back_to_venvs_and_says_so(monkeypatch, capsys):
+    monkeypatch.setenv("DOCKER_HOST", NO_ENGINE)
+    assert pipeline.choose_backend("auto") == "venv"
+    out = capsys.readouterr().out
+    assert "falling back to virtualenvs" in out and "setup-engine.sh" in out
+
+
+def test_docker_backend_required_but_absent_is_exit_4(monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", NO_ENGINE)
+    with pytest.raises(EngineUnavailable) as caught:
+        pipeline.choose_backend("docker")
+    assert caught.value.exit_code == 4 and "setup-engine" in caught.value.line()
+
+
+def test_venv_backend_names_what_it_cannot_cover():
+    default = matrix.load(REPO / "matrix.toml", "default")
+    arm = next(e for e in default.envs if e.arch == "arm64")
+    built = venvs.build_env(arm, None, Cache.default())
+    assert not built.ok and "arm64" in built.error and "setup-engine" in built.error
+    missing = dataclasses.replace(arm, arch="amd64", python="3.99")
+    from harness.wheels import Lock
+
+    built = venvs.build_env(missing, Lock(missing.id, "x"), Cache.default())
+    assert not built.ok and "no Python 3.99" in built.error
+
+
+def test_venv_environment_is_real():
+    quick = matrix.load(REPO / "matrix.toml", "quick")
+    env = quick.envs[-1]
+    if venvs.find_python(env.python) is None:
+        pytest.skip(f"no local Python {env.python}")
+    with exclusive(f"venv-{env.id}"):
+        locks, [built] = pipeline.build_stage(dataclasses.replace(quick, envs=(env,)), backend="venv")
+    assert built.ok, built.error
+    python = f"{built.tag}/bin/python"
+    out = subprocess.run([python, "-c", "import sklearn, numpy; print(sklearn.__version__, numpy.__version__)"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out == [env.sklearn, env.numpy_pin]
