@@ -71,6 +71,19 @@ def read_results(path):
     return out
 
 
+def read_all(paths):
+    """{key: record} over several results files (shards), later files winning."""
+    out = {}
+    for path in paths:
+        out.update(read_results(path))
+    return out
+
+
+def in_shard(cell, shard):
+    """Whether a cell belongs to shard (i, n): a stable split by key, the same on every machine."""
+    return shard is None or int(cell.key[:8], 16) % shard[1] == shard[0] - 1
+
+
 def repair_tail(path):
     """Cut a partial last line so the next append starts on a fresh line."""
     try:

@@ -38,6 +38,11 @@ def _parser():
         if verb == "load":
             sub.add_argument("--only", metavar="PRODUCER/ESTIMATOR/FORMAT",
                              help="recompute and print only the cells matching this glob")
+            sub.add_argument("--shard", metavar="I/N", help="compute only the I-th of N slices of the cells")
+    merge = verbs.add_parser("merge", help="combine results trees from other machines (shards), then report")
+    merge.add_argument("--matrix", default="default", help="which [matrix.NAME] (default: default)")
+    merge.add_argument("--reports", default="reports", help="where run trees live (default: reports)")
+    merge.add_argument("sources", nargs="+", metavar="TREE", help="results trees (reports/<matrix> folders)")
     report = verbs.add_parser("report", help="merge the results tree and render the HTML report")
     report.add_argument("--matrix", default="default", help="which [matrix.NAME] (default: default)")
     report.add_argument("--reports", default="reports", help="where run trees live (default: reports)")
@@ -91,9 +96,12 @@ def _run(args):
     """A pipeline Run of the selected environments."""
     from .pipeline import Run
 
+    from .combine import parse_shard
+
     m = matrix_mod.load(args.file, args.matrix)
-    return Run(m, backend=args.backend, jobs=args.jobs, refresh=args.refresh, reports=args.reports), \
-        select(m, args.envs)
+    shard = parse_shard(args.shard) if getattr(args, "shard", None) else None
+    return Run(m, backend=args.backend, jobs=args.jobs, refresh=args.refresh, reports=args.reports,
+               shard=shard), select(m, args.envs)
 
 
 def cmd_build(args):
@@ -123,6 +131,17 @@ def cmd_run(args):
     return 0
 
 
+def cmd_merge(args):
+    """Combine shards' trees into this machine's tree, then write results.json and the report."""
+    from .combine import combine
+    from .store import RunTree
+
+    tree = RunTree.for_matrix(matrix_mod.load(args.file, args.matrix), args.reports)
+    copied, added = combine(tree.root, args.sources)
+    print(f"merged {len(args.sources)} trees into {tree.root}: {copied} files copied, {added} result lines added")
+    return cmd_report(args)
+
+
 def cmd_report(args):
     """Merge and render without running anything."""
     from . import merge, report, wheels
@@ -139,4 +158,4 @@ def cmd_report(args):
 
 
 VERBS = {"list": cmd_list, "resolve": cmd_resolve, "build": cmd_build, "dump": cmd_dump,
-         "load": cmd_load, "run": cmd_run, "report": cmd_report}
+         "load": cmd_load, "run": cmd_run, "merge": cmd_merge, "report": cmd_report}

@@ -54,9 +54,9 @@ def plan_env(matrix, env, built, producers, tree, only=None):
     if not built.ok:
         return Plan((), 0, ())
     wanted = cells_mod.cells_for(built.tag, producers, tree, matrix, inside_hash())
-    results = tree.results(env.id)
-    cells_mod.repair_tail(results)
-    done = cells_mod.read_results(results)
+    cells_mod.repair_tail(tree.results(env.id))
+    done = cells_mod.read_all(tree.result_files(env.id))
+    wanted = [c for c in wanted if cells_mod.in_shard(c, tree.shard)]
     if only:
         chosen = tuple(c for c in wanted if fnmatch.fnmatchcase(f"{c.producer}/{c.estimator}/{c.format}", only))
         return Plan(tuple(wanted), len(done), chosen)
@@ -89,7 +89,7 @@ def load_env(runner, matrix, env, built, plan, tree, emulated=False, only=None, 
     log.write_text(stdout + stderr, encoding="utf-8")
     cells_mod.copy_siblings(results, siblings)
     seconds = time.monotonic() - start
-    computed = len(cells_mod.read_results(results)) - plan.done if not only else len(plan.todo)
+    computed = len(cells_mod.read_all(tree.result_files(env.id))) - plan.done if not only else len(plan.todo)
     if code != 0:
         last = (stderr.strip().splitlines() or ["no output"])[-1]
         return Loaded(env.id, False, len(wanted), computed, seconds, f"loader exited {code}: {last} (log: {log})")

@@ -54,7 +54,7 @@ def collect_cells(matrix, tree, producers):
         built = tree.load_status("build", env.id)
         if not built or not built["ok"]:
             continue
-        records = cells_mod.read_results(tree.results(env.id))
+        records = cells_mod.read_all(tree.result_files(env.id))
         for cell in cells_mod.cells_for(built["tag"], producers, tree, matrix, inside):
             record = records.get(cell.key)
             if record is None:

@@ -71,11 +71,11 @@ def build_stage(matrix, jobs=2, refresh=False, cache=None, backend="docker", tre
 class Run:
     """One matrix run: the backend, the results tree and the stages that fill it."""
 
-    def __init__(self, matrix, backend="auto", jobs=2, refresh=False, reports="reports"):
+    def __init__(self, matrix, backend="auto", jobs=2, refresh=False, reports="reports", shard=None):
         self.matrix = matrix
         self.backend = choose_backend(backend)
         self.jobs, self.refresh = jobs, refresh
-        self.tree = RunTree.for_matrix(matrix, reports)
+        self.tree = RunTree.for_matrix(matrix, reports, shard)
         self.runner = Runner(self.backend, engine.connect() if self.backend == "docker" else None)
         self.locks, self.builds = [], {}
 
@@ -116,10 +116,10 @@ class Run:
         import fnmatch
         import json
 
-        from .cells import read_results
+        from .cells import read_all
 
         for env in selected.envs:
-            for record in read_results(self.tree.results(env.id)).values():
+            for record in read_all(self.tree.result_files(env.id)).values():
                 name = f"{record['producer']}/{record['estimator']}/{record['format']}"
                 if fnmatch.fnmatchcase(name, only):
                     say(json.dumps(record, indent=1, sort_keys=True))

@@ -22,11 +22,12 @@ class RunTree:
     """Paths under reports/<run>/."""
 
     root: Path
+    shard: tuple = None  # (i, n): this process computes the i-th of n slices of every consumer
 
     @classmethod
-    def for_matrix(cls, matrix, reports="reports"):
+    def for_matrix(cls, matrix, reports="reports", shard=None):
         """The tree of a matrix's run: reports/<matrix name>/."""
-        return cls(Path(reports).resolve() / matrix.name)
+        return cls(Path(reports).resolve() / matrix.name, shard)
 
     def artifacts(self, env_id):
         """One producer's dump folder."""
@@ -45,8 +46,14 @@ class RunTree:
         return self.root / "logs" / f"dump-{env_id}.log"
 
     def results(self, env_id):
-        """One consumer's append-only results (JSON lines)."""
-        return self.root / "cells" / f"{env_id}.jsonl"
+        """The append-only results (JSON lines) this process writes for one consumer."""
+        suffix = f".shard-{self.shard[0]}-of-{self.shard[1]}" if self.shard else ""
+        return self.root / "cells" / f"{env_id}{suffix}.jsonl"
+
+    def result_files(self, env_id):
+        """Every results file of a consumer: its own and those merged from other shards."""
+        folder = self.root / "cells"
+        return sorted(folder.glob(f"{env_id}.jsonl")) + sorted(folder.glob(f"{env_id}.shard-*.jsonl"))
 
     def tasks(self, env_id):
         """The cells handed to one consumer's loader."""

@@ -49,7 +49,7 @@ def _outcomes(run):
     """{cell key: (status, max_abs)} over every consumer's results."""
     out = {}
     for env in run.matrix.envs:
-        for key, record in cells_mod.read_results(run.tree.results(env.id)).items():
+        for key, record in cells_mod.read_all(run.tree.result_files(env.id)).items():
             out[(env.id, key)] = (record["status"], record.get("max_abs"))
     return out
 
@@ -136,3 +136,27 @@ def test_killed_run_resumes_to_the_same_results(docker_client, tmp_path):
         lines = run.tree.results(env.id).read_text().splitlines()
         keys = [json.loads(line)["key"] for line in lines]
         assert len(keys) == len(set(keys)), "a cell was counted twice"
+
+
+@pytest.mark.container
+def test_shards_merge_to_the_single_machine_results(docker_client, tmp_path):
+    from harness.combine import combine
+
+    whole = _dumped_run("two-envs.toml", tmp_path / "whole")
+    for name in ("shard1", "shard2", "merged"):
+        shutil.copytree(tmp_path / "whole", tmp_path / name)  # every machine has the dumps
+    whole.load()
+    expected = _outcomes(whole)
+    for index in (1, 2):
+        shard = Run(whole.matrix, backend="docker", reports=tmp_path / f"shard{index}", shard=(index, 2))
+        shard.load()
+        assert 0 < len(_outcomes(shard)) < len(expected)
+    merged = Run(whole.matrix, backend="docker", reports=tmp_path / "merged")
+    _, added = combine(merged.tree.root, [tmp_path / "shard1" / "two", tmp_path / "shard2" / "two"])
+    assert added == len(expected)
+    assert combine(merged.tree.root, [tmp_path / "shard1" / "two"]) == (0, 0)  # merging twice adds nothing
+    got = {}
+    for env in merged.matrix.envs:
+        for key, record in cells_mod.read_all(merged.tree.result_files(env.id)).items():
+            got[(env.id, key)] = (record["status"], record.get("max_abs"))
+    assert got == expected
