@@ -2,7 +2,6 @@
 
 import argparse
 import contextlib
-import hashlib
 import json
 import os
 import sys
@@ -12,18 +11,11 @@ import warnings
 from . import catalogue, formats, metadata, outputs, schema
 from .compat import SKLEARN
 from .data import dataset, task_hash, TASKS
+from .files import sha256_file
 
 MANIFEST = "manifest.json"
 OUTPUTS = "outputs.json"
 ARTIFACT_STEM = "model"
-
-
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _json_default(value):
@@ -40,7 +32,7 @@ def write_json(path, record, indent=None):
 
 def _file_record(out_dir, rel):
     path = os.path.join(out_dir, rel)
-    return {"file": rel.replace(os.sep, "/"), "sha256": _sha256(path),
+    return {"file": rel.replace(os.sep, "/"), "sha256": sha256_file(path),
             "size": os.path.getsize(path)}
 
 

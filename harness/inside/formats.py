@@ -1,12 +1,12 @@
 """Writers for each format: each returns extra record fields or raises NotApplicable."""
 
 import io
-import os
 import pickle
 
 import numpy as np
 
 from . import schema
+from .files import write_atomic
 
 
 class NotApplicable(Exception):
@@ -34,14 +34,6 @@ def _first_line(exc, limit=300):
     if cause is not None:
         text += " (caused by %s: %s)" % (type(cause).__name__, _first_line(cause, limit // 2))
     return text
-
-
-def write_atomic(path, data):
-    """Write bytes to a temporary sibling, then rename: readers never see half a file."""
-    tmp = "%s.tmp-%d" % (path, os.getpid())
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
 
 
 def _pickle(est, path, ctx):

@@ -1,7 +1,6 @@
 """Load every cell of a task file, each in a forked child: python -m inside.load --tasks ..."""
 
 import argparse
-import hashlib
 import json
 import os
 import signal
@@ -11,6 +10,7 @@ import time
 import warnings
 
 from . import isolate, schema
+from .files import sha256_file
 from .schema import Status
 
 DEFAULT_MEMORY = 2 << 30
@@ -57,15 +57,6 @@ def write_line(fd, record):
     """One JSON line in one write, then fsync: a finished cell survives a kill of the run."""
     os.write(fd, (json.dumps(record, allow_nan=True, default=str) + "\n").encode("utf-8"))
     os.fsync(fd)
-
-
-def sha256(path):
-    """The file's sha256, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class Context(object):
@@ -181,7 +172,7 @@ def run_cell(cell, ctx, options, log_fd, close_fds):
         return line
     path = os.path.join(ctx.artifacts, cell["file"])
     try:
-        if sha256(path) != cell["sha256"]:
+        if sha256_file(path) != cell["sha256"]:
             line["error"] = {"type": "ArtifactChanged", "message": "artifact changed since "
                              "dump: its sha256 is not the one in the task file"}
             return line
