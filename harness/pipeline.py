@@ -1,5 +1,6 @@
 """The stages of a run, in order, each printing its progress: resolve, build, dump, load, merge, report."""
 
+import threading
 import time
 
 from . import dumps, engine, images, loads, merge, venvs, wheels
@@ -11,9 +12,13 @@ from .store import RunTree
 BACKENDS = ("auto", "docker", "venv")
 
 
+_PRINTING = threading.Lock()
+
+
 def say(line):
-    """Print one progress line now (nox and CI buffer otherwise)."""
-    print(line, flush=True)
+    """Print one progress line now (nox and CI buffer otherwise), whole even from worker threads."""
+    with _PRINTING:
+        print(line, flush=True)
 
 
 def choose_backend(name="auto"):
