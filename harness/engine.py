@@ -96,7 +96,9 @@ def run(client, image, command, *, mounts=(), environment=None, user=None, netwo
     hardening = {}
     if sandbox:
         hardening = {"read_only": True, "tmpfs": {"/tmp": "size=256m"}, "cap_drop": ["ALL"],
-                     "security_opt": ["no-new-privileges"]}
+                     "security_opt": ["no-new-privileges"],
+                     # No core files: qemu-user hangs writing one for an emulated crash.
+                     "ulimits": [docker.types.Ulimit(name="core", soft=0, hard=0)]}
     container = client.containers.run(
         image, command, detach=True, environment=environment or {}, user=user, working_dir=workdir,
         network_mode="bridge" if network else "none", mem_limit=mem_limit, pids_limit=pids_limit,
@@ -107,25 +109,30 @@ def run(client, image, command, *, mounts=(), environment=None, user=None, netwo
         try:
             code = container.wait(timeout=timeout).get("StatusCode", -1)
         except Exception:  # requests' ReadTimeout: the container overran its time
-            container.kill()
+            _quietly(container.kill)
             code = -9
-        out = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
-        err = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
+        try:
+            out = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
+            err = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
+        except Exception:  # removed from outside (a rerun cleaning up, a user): no logs left
+            return -9, "", "the container was removed while it ran"
         if code == -9:
             err += f"\ntimed out after {timeout}s"
         return code, out, err
     finally:
-        try:
-            container.remove(force=True)
-        except Exception:
-            pass
+        _quietly(container.remove, force=True)
+
+
+def _quietly(action, **kwargs):
+    """Run a container clean-up that may find the container already gone."""
+    try:
+        action(**kwargs)
+    except Exception:  # docker.errors.NotFound and friends
+        pass
 
 
 def kill_labelled(client, labels):
     """Remove containers left running with these labels (by a run that was killed)."""
     wanted = [f"{key}={value}" for key, value in labels.items()]
     for container in client.containers.list(all=True, filters={"label": wanted}):
-        try:
-            container.remove(force=True)
-        except Exception:  # already gone
-            pass
+        _quietly(container.remove, force=True)

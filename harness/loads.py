@@ -140,9 +140,12 @@ def load_all(runner, matrix, built_by_id, producers, tree, say=print, jobs=2, em
             f"{sum(len(p.wanted) - len(p.todo) for p in plans.values())} already in the results")
 
         def one(env):
-            result = load_env(runner, matrix, env, built_by_id[env.id], plans[env.id], tree,
-                              emulated=env.arch in emulated, only=only,
-                              separate=(missing or {}).get(env.id, ()))
+            try:
+                result = load_env(runner, matrix, env, built_by_id[env.id], plans[env.id], tree,
+                                  emulated=env.arch in emulated, only=only,
+                                  separate=(missing or {}).get(env.id, ()))
+            except Exception as exc:  # the engine failing for one consumer must not stop the others
+                result = Loaded(env.id, False, error=f"{type(exc).__name__}: {exc}")
             progress.finished += 1
             head = f"[{progress.finished}/{len(matrix.envs)}] load {env.id}:"
             if not result.ok:
