@@ -112,7 +112,8 @@ def open_for_append(path):
 
 
 # pickle.load reads all three (cloudpickle.load is pickle.load): byte-identical artifacts of these
-# formats behave identically, so one load answers for all of them.
+# formats behave identically, so one load answers for all of them, across producers too (an arm64
+# producer often writes the same bytes as its amd64 twin).
 PICKLE_FAMILY = ("pickle", "pickle-p5", "cloudpickle")
 
 
@@ -133,7 +134,9 @@ def copy_siblings(path, siblings):
         record = records.get(key)
         for cell in others if record else ():
             if cell.key not in records:
-                lines.append(dict(record, key=cell.key, format=cell.format, same_as=record["format"]))
+                same = f"{record.get('producer')}/{record.get('estimator')}/{record.get('format')}"
+                lines.append(dict(record, key=cell.key, producer=cell.producer, estimator=cell.estimator,
+                                  format=cell.format, same_as=same))
     if lines:
         with open(path, "a", encoding="utf-8") as handle:
             handle.write("".join(json.dumps(line, sort_keys=True) + "\n" for line in lines))

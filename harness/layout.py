@@ -59,6 +59,7 @@ def write_json(path, data):
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(data, handle, indent=1, sort_keys=True)
             handle.write("\n")
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are published and read by containers
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

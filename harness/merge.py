@@ -60,7 +60,10 @@ def collect_cells(matrix, tree, producers):
             if record is None:
                 record = {"key": cell.key, "producer": cell.producer, "consumer": env.id,
                           "estimator": cell.estimator, "format": cell.format, "status": "pending"}
-            record = dict(record, family=families.get(cell.estimator, ""))
+            # The cell, not the line, says where the artifact came from (a copied line once kept
+            # its representative's producer).
+            record = dict(record, producer=cell.producer, estimator=cell.estimator, format=cell.format,
+                          consumer=env.id, family=families.get(cell.estimator, ""))
             known = next((k for k in matrix.known if k.matches(cell.producer, env.id, cell.format, cell.estimator)), None)
             failing = record.get("status") in Status.ORDER and rank(record["status"]) >= rank(Status.MISMATCH) \
                 and record["status"] != Status.NOT_APPLICABLE

@@ -4,6 +4,8 @@ import gc
 import hashlib
 import html
 import json
+import math
+import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
@@ -33,7 +35,8 @@ def environment():
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     # Compact JSON for the embedded data; |tojson still escapes <, >, & and '.
-    env.policies["json.dumps_kwargs"] = {"sort_keys": False, "separators": (",", ":")}
+    # allow_nan=False: Infinity or NaN in the page data would break JSON.parse in the browser.
+    env.policies["json.dumps_kwargs"] = {"sort_keys": False, "separators": (",", ":"), "allow_nan": False}
     env.filters["num"] = lambda n: f"{n:,}"
     return env
 
@@ -74,12 +77,25 @@ def _render(run_dir, previous):
     # A per-content nonce: the page's own script runs, anything else (were it ever injected) would not.
     nonce = hashlib.sha256(raw + json.dumps(prev.get("generated") if prev else None).encode()).hexdigest()[:24]
     page = environment().get_template("report.html.j2").render(
-        m=model, r=results, data=model.data, nonce=nonce, note=note, statuses=report_model.STATUSES,
+        m=model, r=results, data=_finite(model.data), nonce=nonce, note=note, statuses=report_model.STATUSES,
         harness=results.get("harness") or {})
     out_html, out_md = run_dir / "index.html", run_dir / "summary.md"
     _write(out_html, page)
     _write(out_md, summary(model, note))
     return Rendered(out_html, out_md)
+
+
+def _finite(value):
+    """The page data with every infinite float clamped and NaN as null: JSON.parse has neither."""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        return value if math.isfinite(value) else math.copysign(sys.float_info.max, value)
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
 
 
 def _write(path, text):

@@ -9,6 +9,8 @@ method whose status is error / missing / mismatch), known ({reason, link}) and s
 generated date of the first run in which the cell failed; see carry_since).
 """
 
+import math
+import sys
 import json
 import re
 from functools import lru_cache
@@ -118,7 +120,11 @@ def _warning(category, message, version):
 
 
 def _number(value):
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    """A finite float for the page: JSON has no Infinity/NaN, so an infinite relative difference
+    (the producer said 0) becomes the largest float and NaN becomes None."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
+        return None
+    return float(value) if math.isfinite(value) else math.copysign(sys.float_info.max, value)
 
 
 def diff_of(record):

@@ -27,7 +27,22 @@ def test_siblings_get_the_representatives_outcome(tmp_path):
     assert cells_mod.copy_siblings(path, {rep.key: [twin]}) == 1
     assert cells_mod.copy_siblings(path, {rep.key: [twin]}) == 0  # never twice
     got = cells_mod.read_results(path)
-    assert got[twin.key]["status"] == "identical" and got[twin.key]["same_as"] == "pickle"
+    assert got[twin.key]["status"] == "identical" and got[twin.key]["same_as"] == "None/None/pickle"
+    assert got[twin.key]["format"] == "cloudpickle"
+
+
+def test_a_twin_producers_identical_artifact_keeps_its_own_producer(tmp_path):
+    path = tmp_path / "r.jsonl"
+    amd = _cell("pickle", key="amd")
+    arm = cells_mod.Cell("arm", "p-arm64", amd.estimator, "pickle", "p-arm64/x", "p-arm64/o.json", amd.sha256,
+                         amd.cls, None, amd.task)
+    todo, siblings = cells_mod.dedupe([amd, arm])
+    assert todo == [amd] and siblings == {"amd": [arm]}
+    path.write_text(json.dumps({"schema": SCHEMA_VERSION, "key": "amd", "producer": "p", "estimator": amd.estimator,
+                                "format": "pickle", "status": "warning"}) + "\n")
+    cells_mod.copy_siblings(path, siblings)
+    got = cells_mod.read_results(path)["arm"]
+    assert (got["producer"], got["format"], got["same_as"]) == ("p-arm64", "pickle", f"p/{amd.estimator}/pickle")
 
 
 def test_partial_last_line_is_ignored_then_cut(tmp_path):

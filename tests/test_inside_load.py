@@ -262,3 +262,13 @@ def test_old_dump_loads_here_with_version_warnings(tmp_path):
         versions = [w["original_version"] for w in rec["warnings"]
                     if w["category"] == "InconsistentVersionWarning"]
         assert versions == ["0.24.2"], rec["warnings"]
+
+
+def test_an_optional_import_that_crashes_is_probed_in_a_child(tmp_path):
+    # onnxruntime's aarch64 build segfaults on import under qemu-user: the loader must survive it.
+    (tmp_path / "crashy.py").write_text("import ctypes\nctypes.string_at(0)\n")
+    code = ("import sys; sys.path.insert(0, %r); from harness.inside import isolate; "
+            "print(isolate.probe_import('crashy'), isolate.probe_import('json'), isolate.BROKEN)" % str(tmp_path))
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False True {'crashy': 'import crashy crashes this environment (SIGSEGV)'}"

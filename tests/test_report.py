@@ -276,3 +276,15 @@ def test_render_is_a_pure_function_of_the_tree(synthetic_run):
     run, _ = synthetic_run
     first = report.render(run).html.read_bytes()
     assert report.render(run).html.read_bytes() == first
+
+
+def test_infinite_differences_keep_the_page_parseable(tmp_path):
+    # A producer output of 0 makes the relative difference infinite; JSON.parse has no Infinity.
+    p, c = env("1.3.2")["id"], env("1.5.2")["id"]
+    methods = {"predict_proba": {"status": "mismatch", "max_abs": float("inf"), "max_rel": float("nan")}}
+    write(tmp_path / "run" / "results.json", results_of([
+        cell(p, c, "LogisticRegression", "mismatch", max_abs=0.5, max_rel=float("inf"), methods=methods)]))
+    report.render(tmp_path / "run")
+    page = (tmp_path / "run" / "index.html").read_text()
+    found = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', page, re.S).group(1)
+    json.loads(found, parse_constant=lambda name: pytest.fail(f"{name} in the page data"))

@@ -37,9 +37,49 @@ def limit_threads_env():
                             category=DeprecationWarning)
 
 
+# Compiled optional packages that can crash the interpreter on import (onnxruntime's aarch64
+# build segfaults under qemu-user): imported in a throwaway child first.
+PROBED = ("onnxruntime",)
+# {module: why it cannot be used here}, filled by probe_import.
+BROKEN = {}
+
+
+def probe_import(name, timeout=300):
+    """Import name in a forked child first; a crash or hang there marks it BROKEN, not the parent."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                importlib.import_module(name)
+            os._exit(0)
+        except BaseException:  # noqa: BLE001 - an ImportError: not installed, handled later
+            os._exit(3)
+    deadline = time.time() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.time() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            BROKEN[name] = "import %s hung for %ds in this environment" % (name, timeout)
+            return False
+        time.sleep(0.05)
+    if os.WIFSIGNALED(status):
+        BROKEN[name] = "import %s crashes this environment (%s)" % (
+            name, signal.Signals(os.WTERMSIG(status)).name)
+        return False
+    return True
+
+
 def warm_up():
     """Import the stack once in the parent so that no child pays for it; threadpoolctl holds
     the pools at one thread where the variables came too late."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # qemu-user hangs writing a core file
+    for name in PROBED:
+        probe_import(name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for name in ("numpy", "scipy.sparse", "sklearn", "joblib", "cloudpickle", "skops.io",
@@ -48,6 +88,8 @@ def warm_up():
                      "sklearn.experimental.enable_hist_gradient_boosting",
                      "sklearn.experimental.enable_iterative_imputer",
                      "sklearn.experimental.enable_halving_search_cv"):
+            if name in BROKEN:
+                continue
             try:
                 importlib.import_module(name)
             except Exception:  # noqa: BLE001 - optional packages; their formats become n/a

@@ -14,6 +14,7 @@ import zlib
 
 import numpy as np
 
+from . import isolate
 from .compare import fit_shape, onnx_methods
 from .compat import version_tuple
 from .schema import FORMATS
@@ -96,7 +97,9 @@ def artifact_modules(path, fmt):
 
 
 def library(fmt):
-    """The imported library of a format, or None when it is not installed."""
+    """The imported library of a format, or None when it is not installed (or crashes here)."""
+    if LIBRARY.get(fmt) in isolate.BROKEN:
+        return None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -133,7 +136,8 @@ def not_applicable(cell):
     if fmt == "pickle-p5" and pickle.HIGHEST_PROTOCOL < 5:
         return "pickle protocol 5 needs Python >= 3.8"
     if library(fmt) is None:
-        return "%s is not installed" % LIBRARY[fmt].split(".")[0]
+        broken = isolate.BROKEN.get(LIBRARY[fmt])
+        return broken or "%s is not installed" % LIBRARY[fmt].split(".")[0]
     if fmt != "onnx" and not public_class_exists(cell.get("class")):
         import sklearn
         return "scikit-learn %s has no %s" % (sklearn.__version__, cell["class"].split(".")[-1])
