@@ -9,10 +9,16 @@ from .layout import read_json, write_json
 INSIDE = Path(__file__).resolve().parent / "inside"
 
 
-def inside_hash():
-    """A hash of the code that runs inside environments: part of every cache key."""
+# Modules only the load stage runs: changing them must not redo every dump.
+LOAD_ONLY = ("load.py", "isolate.py", "loaders.py", "compare.py")
+
+
+def inside_hash(stage="load"):
+    """A hash of the code that runs inside environments for a stage: part of its cache keys."""
     digest = hashlib.sha256()
     for path in sorted(INSIDE.glob("*.py")):
+        if stage == "dump" and path.name in LOAD_ONLY:
+            continue
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 

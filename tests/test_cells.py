@@ -62,3 +62,10 @@ def test_other_schema_lines_and_duplicates(tmp_path):
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     got = cells_mod.read_results(path)
     assert list(got) == ["k"] and got["k"]["status"] == "identical"  # the last line for a key wins
+
+
+def test_load_only_code_does_not_change_the_dump_hash():
+    from harness import store
+
+    assert store.inside_hash("dump") != store.inside_hash("load")
+    assert all((store.INSIDE / name).exists() for name in store.LOAD_ONLY)
