@@ -1,5 +1,6 @@
 """Load cells: which artifacts each consumer must load, their cache keys, and the append-only results."""
 
+import functools
 import json
 import os
 from dataclasses import dataclass
@@ -30,11 +31,26 @@ class Cell:
                 "sha256": self.sha256, "class": self.cls, "untrusted": self.untrusted, "task": self.task}
 
 
+def read_manifest(path):
+    """A producer's manifest, parsed once per version of the file (every consumer reads them all)."""
+    try:
+        stamp = os.stat(path).st_mtime_ns
+    except FileNotFoundError:
+        return None
+    return _parsed(str(path), stamp)
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(path, stamp):
+    """The JSON of a file at one modification time."""
+    return read_json(path)
+
+
 def cells_for(consumer_tag, producers, tree, matrix, inside):
     """Every cell a consumer image must load: one per artifact of every dumped producer."""
     cells = []
     for producer in producers:
-        manifest = read_json(tree.manifest(producer))
+        manifest = read_manifest(tree.manifest(producer))
         if manifest is None:
             continue
         for est in manifest.get("estimators", []):

@@ -32,7 +32,7 @@ def producer_not_applicable(tree, producers):
     """Formats a producer could not write, with the reason (shown as n/a, not as blanks)."""
     out = []
     for producer in producers:
-        manifest = read_json(tree.manifest(producer)) or {}
+        manifest = cells_mod.read_manifest(tree.manifest(producer)) or {}
         for est in manifest.get("estimators", []):
             for fmt, rec in est.get("formats", {}).items():
                 if rec.get("status") != "ok":
@@ -48,7 +48,7 @@ def collect_cells(matrix, tree, producers):
     out = []
     families = {}
     for producer in producers:
-        for est in (read_json(tree.manifest(producer)) or {}).get("estimators", []):
+        for est in (cells_mod.read_manifest(tree.manifest(producer)) or {}).get("estimators", []):
             families[est["name"]] = est.get("family", "")
     for env in matrix.envs:
         built = tree.load_status("build", env.id)
