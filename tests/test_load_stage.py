@@ -1,5 +1,6 @@
 """The load stage for real: hostile artifacts stay in the sandbox, and a killed run resumes exactly."""
 
+import gzip
 import ipaddress
 import json
 import os
@@ -25,6 +26,24 @@ from harness.pipeline import Run
 def _reduce(func, *args):
     """An object whose unpickling calls func(*args): pickled here, only ever loaded in the sandbox."""
     return type("Hostile", (), {"__reduce__": lambda self: (func, args)})()
+
+
+def _gzip_bomb(size):
+    """A joblib file (gzip, which joblib reads by its magic number) of a pickle holding size zero
+    bytes: a few MB on disk, gigabytes once expanded. Built from one repeated gzip member, fast."""
+    chunk = 64 << 20
+    assert size % chunk == 0
+    header = pickle.PROTO + b"\x04" + pickle.BINBYTES8 + size.to_bytes(8, "little")
+    zeros = gzip.compress(bytes(chunk), compresslevel=9)
+    return gzip.compress(header) + zeros * (size // chunk) + gzip.compress(pickle.STOP)
+
+
+def _skops_with(func):
+    """A skops file of a FunctionTransformer calling func: it names func's module and name."""
+    import skops.io as sio
+    from sklearn.preprocessing import FunctionTransformer
+
+    return sio.dumps(FunctionTransformer(func=func))
 
 
 def _bridge_gateway(client):
@@ -83,14 +102,20 @@ def test_hostile_artifacts_end_as_their_own_outcome(docker_client, tmp_path):
         "write-artifacts": _reduce(open, "/mnt/artifacts/pwned", "w"),
         "write-host": _reduce(os.system, f"echo pwned > {marker}"),
         "socket": _reduce(socket.create_connection, (gateway, listener.getsockname()[1]), 5),
+        "fork-bomb": _reduce(exec, "import os\nwhile True:\n    os.fork()"),
     }
+    files = {name: ("pickle", "model.pkl", pickle.dumps(obj), None) for name, obj in hostile.items()}
+    files["zip-bomb"] = ("joblib-z", "model.z.joblib", _gzip_bomb(4 << 30), None)
+    # The manifest travels with the artifact: claiming eval is needed must not make it trusted.
+    files["skops-eval"] = ("skops", "model.skops", _skops_with(eval), ["builtins.eval"])
+    files["skops-system"] = ("skops", "model.skops", _skops_with(os.system), None)
     cells = []
-    for name, obj in hostile.items():
+    for name, (fmt, filename, payload, untrusted) in files.items():
         folder = run.tree.artifacts("hostile") / name
         folder.mkdir(parents=True)
-        (folder / "model.pkl").write_bytes(pickle.dumps(obj))
-        cells.append(cells_mod.Cell(f"hostile-{name}", "hostile", name, "pickle", f"hostile/{name}/model.pkl",
-                                    real.outputs, sha256_file(folder / "model.pkl"), real.cls, None, real.task))
+        (folder / filename).write_bytes(payload)
+        cells.append(cells_mod.Cell(f"hostile-{name}", "hostile", name, fmt, f"hostile/{name}/{filename}",
+                                    real.outputs, sha256_file(folder / filename), real.cls, untrusted, real.task))
         cells.append(real.__class__(**{**real.__dict__, "key": f"neighbour-{name}"}))
     plan = loads.Plan(tuple(cells), 0, tuple(cells))
     result = loads.load_env(run.runner, run.matrix, consumer, run.builds[consumer.id], plan, run.tree,
@@ -99,6 +124,10 @@ def test_hostile_artifacts_end_as_their_own_outcome(docker_client, tmp_path):
     assert result.ok, result.error
     got = cells_mod.read_results(run.tree.results(consumer.id))
     status = {key: record["status"] for key, record in got.items()}
+    for key, record in sorted(got.items()):  # shown with -s: the evidence of each hostile cell
+        if key.startswith("hostile"):
+            print(key, record["status"], record["signal"], (record["error"] or {}).get("type"),
+                  (record["error"] or {}).get("message", "")[:120], record["untrusted"])
     assert status["hostile-segfault"] == Status.CRASH and got["hostile-segfault"]["signal"] == signal.SIGSEGV
     assert status["hostile-hang"] == Status.TIMEOUT
     assert status["hostile-memory"] == Status.CRASH
@@ -106,6 +135,11 @@ def test_hostile_artifacts_end_as_their_own_outcome(docker_client, tmp_path):
     assert "Read-only file system" in got["hostile-write-artifacts"]["error"]["message"]
     assert status["hostile-socket"] == Status.LOAD_ERROR
     assert status["hostile-write-host"] == Status.PREDICT_ERROR  # os.system ran, but found no host path
+    assert status["hostile-fork-bomb"] == Status.LOAD_ERROR  # the process limit stops it
+    assert got["hostile-fork-bomb"]["error"]["type"] == "BlockingIOError"
+    assert status["hostile-zip-bomb"] == Status.CRASH and got["hostile-zip-bomb"]["error"]["type"] == "MemoryError"
+    for name, needed in (("skops-eval", "builtins.eval"), ("skops-system", "posix.system")):
+        assert status[f"hostile-{name}"] == Status.REFUSED and got[f"hostile-{name}"]["untrusted"] == [needed]
     assert not marker.exists() and not (run.tree.artifacts("hostile") / "pwned").exists()
     assert accepted == [], "a sandboxed artifact reached a socket on the host"
     assert all(status[f"neighbour-{name}"] == Status.IDENTICAL for name in hostile)

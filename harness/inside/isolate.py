@@ -204,15 +204,20 @@ def run(work, timeout, memory, log_fd, close_fds=()):
         gc.freeze()  # the parent's objects leave the collector: children touch fewer pages
     pid = os.fork()
     if pid == 0:  # the child: never returns into the caller's code
-        code = CHILD_FAILED
+        code, me = CHILD_FAILED, os.getpid()
         try:
             os.close(read_fd)
             _setup_child(memory, log_fd, close_fds)
-            line = json.dumps(work(), allow_nan=True, default=str).encode("utf-8") + b"\n"
+            result = work()
+            if os.getpid() != me:  # a process the artifact forked came back here: no result
+                os._exit(0)
+            line = json.dumps(result, allow_nan=True, default=str).encode("utf-8") + b"\n"
             while line:
                 line = line[os.write(write_fd, line):]
             code = 0
         except BaseException:  # noqa: BLE001 - the log says why, the exit code that it failed
+            if os.getpid() != me:
+                os._exit(code)
             import traceback
             traceback.print_exc()
         finally:

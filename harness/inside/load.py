@@ -113,6 +113,9 @@ def evaluate(cell, path, expected, X, tol, import_warnings):
                 model = loaders.load(fmt, path, cell.get("untrusted"), out)
             except MemoryError:
                 raise
+            except loaders.Refused as exc:
+                out.update(status=Status.REFUSED, error=error_record(exc), untrusted=exc.types)
+                return out
             except BaseException as exc:  # noqa: BLE001 - SystemExit from a pickle is a finding
                 out["error"] = error_record(exc)
                 out["warnings"] += warning_records(caught)

@@ -17,7 +17,7 @@ import numpy as np
 from . import isolate
 from .compare import fit_shape, onnx_methods
 from .compat import version_tuple
-from .schema import FORMATS
+from .schema import FORMATS, TRUSTED_ROOTS
 
 # The module each format needs, besides pickle itself; missing means the cell is n/a.
 LIBRARY = {"joblib": "joblib", "joblib-z": "joblib", "cloudpickle": "cloudpickle",
@@ -144,16 +144,34 @@ def not_applicable(cell):
     return None
 
 
+class Refused(Exception):
+    """The artifact needs types outside TRUSTED_ROOTS: it is not loaded at all."""
+
+    def __init__(self, types):
+        Exception.__init__(self, "refused to trust %s: only types of %s are trusted" % (
+            ", ".join(types), ", ".join(TRUSTED_ROOTS)))
+        self.types = list(types)
+
+
+def outside_policy(types):
+    """The types whose top-level package is not in TRUSTED_ROOTS, sorted."""
+    return sorted(set(t for t in types if t.split(".")[0] not in TRUSTED_ROOTS))
+
+
 def _load_skops(path, untrusted, used):
-    """skops.io.load across 0.3-0.16; used["untrusted"] is set to the trusted list passed."""
+    """skops.io.load across 0.3-0.16 under the trust policy; used["untrusted"] is set to the
+    trusted list passed."""
     import skops
     import skops.io as sio
 
-    if "trusted" not in inspect.signature(sio.load).parameters:  # < 0.3: no audit
-        return sio.load(path)
-    if untrusted is None:
-        # The producer could not list them: trust what this skops finds, and record it.
-        untrusted = _untrusted_types(sio, path)
+    if "trusted" not in inspect.signature(sio.load).parameters:  # < 0.3: no audit, no load
+        raise Refused(["every type (skops %s cannot audit a file)" % skops.__version__])
+    found = _untrusted_types(sio, path)
+    refused = outside_policy(found + list(untrusted or ()))
+    if refused:
+        raise Refused(refused)
+    if untrusted is None:  # the producer could not list them: trust what this skops finds
+        untrusted = found
     used["untrusted"] = untrusted = sorted(untrusted)
     if version_tuple(skops.__version__) >= (0, 10, 0):
         return sio.load(path, trusted=untrusted or None)

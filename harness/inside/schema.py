@@ -57,14 +57,21 @@ class Status(object):
     MISMATCH = "mismatch"
     PREDICT_ERROR = "predict-error"
     LOAD_ERROR = "load-error"
+    REFUSED = "refused"  # the artifact names code outside the trust policy: never run
     CRASH = "crash"
     TIMEOUT = "timeout"
     NOT_APPLICABLE = "n/a"
 
     ORDER = (
         IDENTICAL, CLOSE, WARNING, MISMATCH, PREDICT_ERROR,
-        LOAD_ERROR, CRASH, TIMEOUT, NOT_APPLICABLE,
+        LOAD_ERROR, REFUSED, CRASH, TIMEOUT, NOT_APPLICABLE,
     )
+
+
+# The only packages whose types a consumer trusts when skops asks: the stack under test.
+# Anything else an artifact names (builtins.eval, posix.system) is refused unloaded, whatever
+# the producer's manifest claims, since that manifest travels with the artifact.
+TRUSTED_ROOTS = ("sklearn", "numpy", "scipy")
 
 
 def rank(status):
