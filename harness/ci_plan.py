@@ -1,0 +1,59 @@
+"""GitHub Actions job matrices from `python -m harness list --json`: python -m harness.ci_plan.
+
+Reads the list on stdin and prints `dumps=...` and `loads=...` lines for $GITHUB_OUTPUT: one dump
+job per environment, one load job per consumer and shard, each with the runner that fits its arch.
+"""
+
+import argparse
+import json
+import sys
+
+RUNNERS = {"amd64": "ubuntu-latest", "arm64": "ubuntu-24.04-arm"}  # GitHub-hosted labels
+
+
+def arch_of(env_id):
+    """The arch an environment id ends with (skl1.6.1-py3.11-np2-arm64 -> arm64)."""
+    return env_id.rsplit("-", 1)[-1]
+
+
+def job(env_id, arm64):
+    """The matrix entry of one environment: its runner, and whether it runs under QEMU."""
+    arch = arch_of(env_id)
+    emulated = arch != "amd64" and arm64 == "qemu"
+    return {"env": env_id, "arch": arch, "runner": RUNNERS["amd64" if emulated else arch],
+            "qemu": emulated}
+
+
+def plan(listing, matrix, shards=1, arm64="native"):
+    """(dumps, loads) job matrices for one matrix of a `list --json` listing."""
+    if matrix not in listing:
+        raise SystemExit(f"ci_plan: no matrix {matrix!r} in the listing (have: {', '.join(listing)})")
+    envs = listing[matrix]["envs"]
+    dumps = [job(env_id, arm64) for env_id in envs]
+    loads = [dict(entry, shard=f"{i}/{shards}", slot=f"{i}-of-{shards}")
+             for entry in dumps for i in range(1, shards + 1)]
+    return {"include": dumps}, {"include": loads}
+
+
+def main(argv=None):
+    """Print the GitHub outputs; exit 2 on bad input."""
+    parser = argparse.ArgumentParser(prog="python -m harness.ci_plan", description=__doc__)
+    parser.add_argument("--matrix", default="default")
+    parser.add_argument("--shards", type=int, default=1, help="load jobs per consumer (default: 1)")
+    parser.add_argument("--arm64", choices=("native", "qemu"), default="native",
+                        help="arm64 runners, or QEMU on amd64 runners where none is available")
+    args = parser.parse_args(argv)
+    if args.shards < 1:
+        parser.error("--shards must be at least 1")
+    try:
+        listing = json.load(sys.stdin)
+    except ValueError as exc:
+        parser.error(f"stdin is not `python -m harness list --json` output: {exc}")
+    dumps, loads = plan(listing, args.matrix, args.shards, args.arm64)
+    print("dumps=" + json.dumps(dumps, separators=(",", ":")))
+    print("loads=" + json.dumps(loads, separators=(",", ":")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
