@@ -5,16 +5,26 @@ import json
 import sys
 
 from . import matrix as matrix_mod
-from .errors import HarnessError, SelectionError
+from .errors import HarnessError, ResolutionError, SelectionError
 from .layout import read_json
 from .selection import select
 
 
+USAGE_EXIT = 64  # EX_USAGE: argparse's own 2 would read as a matrix.toml mistake
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage mistake as one line and USAGE_EXIT."""
+
+    def error(self, message):
+        self.exit(USAGE_EXIT, f"error: {self.prog}: {message} (`{self.prog} --help` shows the usage)\n")
+
+
 def _parser():
     """The argparse tree."""
-    parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__)
+    parser = _Parser(prog="python -m harness", description=__doc__)
     parser.add_argument("--file", default="matrix.toml", help="the matrix file (default: matrix.toml)")
-    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB", parser_class=_Parser)
 
     show = verbs.add_parser("list", help="print environment ids and dropped combinations")
     show.add_argument("--matrix", help="only this matrix (default: every matrix in the file)")
@@ -89,7 +99,13 @@ def cmd_resolve(args):
 
     m = matrix_mod.load(args.file, args.matrix)
     locks = resolve_stage(select(m, args.envs), jobs=args.jobs, refresh=args.refresh)
-    return 0 if all(lock.ok for lock in locks) else 1
+    failed = [lock for lock in locks if not lock.ok]
+    if failed:
+        first = failed[0]
+        raise ResolutionError(f"{len(failed)} of {len(locks)} environments have no wheels: {first.env_id}: "
+                              f"{first.error}", hint="check the pins in matrix.toml against `pip index versions`, "
+                              "then run the command again; the other environments' locks are kept")
+    return 0
 
 
 def _run(args):

@@ -63,7 +63,8 @@ def _check_schema(source):
     if not source.is_dir():
         from .errors import SelectionError
 
-        raise SelectionError(f"{source} is not a results tree folder")
+        raise SelectionError(f"{source} is not a results tree folder",
+                             hint="give the reports/<matrix> folder of each machine's run")
     results = source / "results.json"
     if results.exists():
         found = json.loads(results.read_text()).get("schema")

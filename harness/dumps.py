@@ -5,7 +5,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from .layout import read_json
+from .layout import read_json, sha256_file
 from .runner import Limits, host_user
 from .store import inside_hash
 
@@ -40,12 +40,26 @@ def count_artifacts(manifest):
                if rec.get("status") == "ok")
 
 
+def damaged(tree, env_id):
+    """Files of a finished dump that are missing or whose sha256 is not the manifest's, sorted."""
+    manifest = read_json(tree.manifest(env_id)) or {}
+    folder, bad = tree.artifacts(env_id), []
+    for est in manifest.get("estimators", []):
+        records = [est.get("outputs") or {}] + list(est.get("formats", {}).values())
+        for rec in records:
+            if rec.get("file") and rec.get("sha256") and (rec.get("status", "ok") == "ok"):
+                path = folder / rec["file"]
+                if not path.is_file() or sha256_file(path) != rec["sha256"]:
+                    bad.append(f"{env_id}/{rec['file']}")
+    return sorted(set(bad))
+
+
 def dump_env(runner, matrix, env, built, tree):
     """Run (or reuse) one environment's dump; failures become a Dumped with the log's tail."""
     if not built.ok:
         return Dumped(env.id, False, error=f"environment failed to build: {built.error}")
     stamp = dump_stamp(matrix, built)
-    if tree.dump_is_current(env.id, stamp):
+    if tree.dump_is_current(env.id, stamp) and not damaged(tree, env.id):  # a damaged dump is made again
         return Dumped(env.id, True, cached=True, artifacts=count_artifacts(read_json(tree.manifest(env.id))))
     out = tree.artifacts(env.id)
     shutil.rmtree(out, ignore_errors=True)

@@ -60,3 +60,9 @@ class ResultsSchemaError(HarnessError):
 
     exit_code = 8
     hint = "move the old results away or rerun `python -m harness load` to recompute them"
+
+
+class ArtifactError(HarnessError):
+    """A dumped artifact is missing, truncated or changed since its dump."""
+
+    exit_code = 9

@@ -6,6 +6,7 @@ import platform
 from . import __version__
 from . import cells as cells_mod
 from .inside.schema import SCHEMA_VERSION, Status, rank
+from .errors import ResultsSchemaError
 from .layout import read_json, write_json
 from .report_model import carry_since
 from .store import inside_hash
@@ -96,6 +97,8 @@ def write_results(matrix, tree, locks):
         "cells": collect_cells(matrix, tree, producers),
     }
     previous = read_json(tree.results_json)
+    _refuse_other_schema(tree.results_json, previous)
+    _refuse_other_schema(tree.previous_results_json, read_json(tree.previous_results_json))
     if previous and _outcomes(previous) != _outcomes(results):
         # Rotate only when something changed: rerunning `report` must not compare a run with itself.
         tree.results_json.replace(tree.previous_results_json)
@@ -103,6 +106,14 @@ def write_results(matrix, tree, locks):
     carry_since(results, older if older and older.get("schema") == SCHEMA_VERSION else None)
     write_json(tree.results_json, results)
     return results
+
+
+def _refuse_other_schema(path, data):
+    """ResultsSchemaError for a results file of another schema: it is neither read nor replaced."""
+    if data is not None and (not isinstance(data, dict) or data.get("schema") != SCHEMA_VERSION):
+        found = data.get("schema") if isinstance(data, dict) else None
+        raise ResultsSchemaError(f"{path} has schema {found!r}, this harness writes schema {SCHEMA_VERSION}",
+                                 hint="move it away (an older harness wrote it), then run the command again")
 
 
 def _outcomes(results):

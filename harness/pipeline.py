@@ -5,6 +5,7 @@ import time
 
 from . import dumps, engine, images, loads, merge, venvs, wheels
 from .bases import HOST_ARCH
+from .errors import ArtifactError
 from .layout import Cache
 from .runner import Runner
 from .store import RunTree
@@ -104,10 +105,11 @@ class Run:
     def load(self, selected=None, only=None):
         """Load every dumped producer's artifacts in the selected consumers (only: a cell glob)."""
         selected = selected or self.matrix
+        producers = merge.dumped_producers(self.matrix, self.tree)
+        _check_dumps(self.tree, producers, self.matrix.name)  # before any build: fails fast
         missing = [e for e in selected.envs if e.id not in self.builds]
         if missing:
             self.build(_only(selected, missing))
-        producers = merge.dumped_producers(self.matrix, self.tree)
         emulated = {env.arch for env in self.matrix.envs if env.arch != HOST_ARCH}
         results = loads.load_all(self.runner, selected, self.builds, producers, self.tree, say=say,
                                  jobs=self.jobs, emulated=emulated, only=only,
@@ -145,6 +147,18 @@ class Run:
         from . import report
 
         return report.render(self.tree.root)
+
+
+def _check_dumps(tree, producers, matrix_name):
+    """ArtifactError when a producer's files changed since its dump: loading them would record
+    damage on this disk as incompatibility."""
+    bad = [path for producer in producers for path in dumps.damaged(tree, producer)]
+    if bad:
+        first = bad[0].split("/")[0]
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise ArtifactError(
+            f"{tree.root / 'artifacts' / bad[0]} is missing, truncated or changed since its dump{more}",
+            hint=f"run `python -m harness dump --matrix {matrix_name} {first}` again: a damaged dump is made anew")
 
 
 def _only(matrix, envs):

@@ -156,14 +156,20 @@ def test_killed_run_resumes_to_the_same_results(docker_client, tmp_path):
 
     command = [sys.executable, "-m", "harness", "--file", str(DATA / "resume.toml"), "load", "--matrix", "two",
                "--reports", str(tmp_path / "killed"), "--jobs", "1"]
-    for cut in (20, 150):  # kill -9 early, then again later in the second consumer's run
+    tasks = run.tree.tasks(run.matrix.envs[0].id)
+    # kill -9 while the first container warms up (tasks written, no cell yet), then after 20 cells,
+    # then later in the second consumer's run; each time the container is left behind, running.
+    for cut in (0, 20, 150):
         proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 300
-        while sum(cells_mod.count_lines(run.tree.results(e.id)) for e in run.matrix.envs) < cut:
+        while (not tasks.exists() if cut == 0 else
+               sum(cells_mod.count_lines(run.tree.results(e.id)) for e in run.matrix.envs) < cut):
             assert proc.poll() is None and time.monotonic() < deadline, "the load ended before the kill"
             time.sleep(0.05)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        if cut == 0:
+            assert sum(cells_mod.count_lines(run.tree.results(e.id)) for e in run.matrix.envs) == 0
     run.load()
     assert _outcomes(run) == expected
     for env in run.matrix.envs:
