@@ -96,7 +96,9 @@ class Run:
     def dump(self, selected=None):
         """Dump the artifacts of the environments (built first when needed)."""
         selected = selected or self.matrix
-        self.build(selected)
+        missing = [e for e in selected.envs if e.id not in self.builds]
+        if missing:
+            self.build(_only(selected, missing))
         results = dumps.dump_all(self.runner, selected, self.builds, self.tree, say=say, jobs=self.jobs)
         for result in results:
             self.tree.save_status("dump", result.to_json())
@@ -133,13 +135,17 @@ class Run:
 
     def everything(self):
         """build, dump, load, merge and report: the whole matrix."""
-        start = time.monotonic()
-        self.dump()
-        self.load()
-        results = merge.write_results(self.matrix, self.tree, self.locks)
-        written = self.report()
-        say(f"{len(results['cells'])} cells in {self.tree.results_json} ({time.monotonic() - start:.0f}s); "
-            f"report: {written}")
+        start, stages, outputs = time.monotonic(), {}, {}
+        for stage, action in (("build", self.build), ("dump", self.dump), ("load", self.load),
+                              ("merge", lambda: merge.write_results(self.matrix, self.tree, self.locks)),
+                              ("report", self.report)):
+            began = time.monotonic()
+            outputs[stage] = action()
+            stages[stage] = round(time.monotonic() - began, 1)
+        results = outputs["merge"]
+        self.tree.record_timings(stages)
+        say(f"{len(results['cells'])} cells in {self.tree.results_json} ({time.monotonic() - start:.0f}s: "
+            + ", ".join(f"{k} {v:.0f}s" for k, v in stages.items()) + f"); report: {self.tree.root / 'index.html'}")
         return results
 
     def report(self):

@@ -91,6 +91,20 @@ class RunTree:
         """A stage's recorded outcome, or None."""
         return read_json(self.status(stage, env_id))
 
+    @property
+    def timings_json(self):
+        """Seconds per stage of the last whole runs, newest last (the benchmarks read them)."""
+        return self.root / "timings.json"
+
+    def record_timings(self, stages, keep=20):
+        """Append one whole run's seconds per stage."""
+        import datetime
+
+        runs = (read_json(self.timings_json) or [])[-(keep - 1):]
+        runs.append({"finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                     "stages": stages, "total": round(sum(stages.values()), 1)})
+        write_json(self.timings_json, runs)
+
     def dump_is_current(self, env_id, stamp):
         """Whether a complete dump from exactly this stamp exists."""
         return self.manifest(env_id).exists() and read_json(self.dump_stamp(env_id)) == stamp
