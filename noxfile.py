@@ -106,3 +106,11 @@ def quick(session):
 def report(session):
     """Merge the results tree and render the report again."""
     _harness(session, "report")
+
+
+@nox.session
+def bench(session):
+    """Every benchmark side by side, printing ratios (about 20 minutes; BENCHMARKS.md has the figures)."""
+    session.install("-e", ".", silent=True)
+    session.run("python", "-m", "bench", *session.posargs)
+

@@ -272,27 +272,32 @@ def write_tree(root, n_cells=10_000, seed=0, payload=None, previous=True):
     return results
 
 
-def main(argv=None):
-    """Render synthetic reports and print render time and page size."""
+def measure(size, base=None):
+    """Render a synthetic tree of size cells: {"seconds", "html_mb", "json_mb", "summary_kb", "cells"}."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from harness import report
 
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(base or tmp) / f"synthetic-{size}"
+        results = write_tree(root, size)
+        start = time.perf_counter()
+        written = report.render(root)
+        seconds = time.perf_counter() - start
+        return {"cells": len(results["cells"]), "seconds": seconds, "html_mb": written.html.stat().st_size / 1e6,
+                "json_mb": (root / "results.json").stat().st_size / 1e6,
+                "summary_kb": written.summary.stat().st_size / 1e3}
+
+
+def main(argv=None):
+    """Render synthetic reports and print render time and page size."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sizes", nargs="*", type=int, default=[10_000, 100_000])
     parser.add_argument("--keep", help="write the trees under this folder instead of a temporary one")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as tmp:
-        base = Path(args.keep or tmp)
-        for size in args.sizes:
-            root = base / f"synthetic-{size}"
-            results = write_tree(root, size)
-            start = time.perf_counter()
-            written = report.render(root)
-            seconds = time.perf_counter() - start
-            html = written.html.stat().st_size
-            print(f"{len(results['cells']):>7} cells  render {seconds:5.2f} s  index.html {html / 1e6:5.2f} MB  "
-                  f"results.json {(root / 'results.json').stat().st_size / 1e6:5.1f} MB  "
-                  f"summary.md {written.summary.stat().st_size / 1e3:4.1f} kB  ({root})")
+    for size in args.sizes:
+        r = measure(size, args.keep)
+        print(f"{r['cells']:>7} cells  render {r['seconds']:5.2f} s  index.html {r['html_mb']:5.2f} MB  "
+              f"results.json {r['json_mb']:5.1f} MB  summary.md {r['summary_kb']:4.1f} kB")
 
 
 if __name__ == "__main__":

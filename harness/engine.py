@@ -43,7 +43,7 @@ def find_image(client, tag):
         return None
 
 
-def build(client, context, tag, buildargs, log_path, labels=None):
+def build(client, context, tag, buildargs, log_path, labels=None, nocache=False):
     """Build context/Dockerfile into tag, streaming the log to log_path; BuildError with its tail."""
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -51,7 +51,7 @@ def build(client, context, tag, buildargs, log_path, labels=None):
     with open(log_path, "w", encoding="utf-8") as log:
         try:
             for chunk in client.api.build(path=str(context), tag=tag, buildargs=buildargs, labels=labels,
-                                          rm=True, forcerm=True, decode=True, pull=False):
+                                          rm=True, forcerm=True, decode=True, pull=False, nocache=nocache):
                 if "stream" in chunk:
                     log.write(chunk["stream"])
                 elif "error" in chunk:
@@ -136,3 +136,8 @@ def kill_labelled(client, labels):
     wanted = [f"{key}={value}" for key, value in labels.items()]
     for container in client.containers.list(all=True, filters={"label": wanted}):
         _quietly(container.remove, force=True)
+
+
+def remove_image(client, tag):
+    """Remove an image by tag when it exists (benchmarks' throwaway builds)."""
+    _quietly(client.images.remove, image=tag, force=True)
