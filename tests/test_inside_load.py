@@ -272,3 +272,13 @@ def test_an_optional_import_that_crashes_is_probed_in_a_child(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "False True {'crashy': 'import crashy crashes this environment (SIGSEGV)'}"
+
+
+def test_trust_policy_keeps_only_the_stack_under_test():
+    from harness.inside.loaders import Refused, outside_policy
+
+    needed = ["sklearn.tree._tree.Tree", "numpy.dtype", "scipy.sparse._csr.csr_matrix"]
+    assert outside_policy(needed) == []
+    assert outside_policy(needed + ["builtins.eval", "posix.system", "builtins.eval", "sklearnx.Evil"]) == [
+        "builtins.eval", "posix.system", "sklearnx.Evil"]  # a look-alike package is no sklearn
+    assert "refused to trust builtins.eval" in str(Refused(["builtins.eval"]))
