@@ -42,7 +42,11 @@ def main(argv=None):
     parser.add_argument("--shards", type=int, default=1, help="load jobs per consumer (default: 1)")
     parser.add_argument("--arm64", choices=("native", "qemu"), default="native",
                         help="arm64 runners, or QEMU on amd64 runners where none is available")
+    parser.add_argument("--check-schema", metavar="RESULTS", help="only exit 1 (saying why) unless RESULTS "
+                        "is a results file of this harness's schema")
     args = parser.parse_args(argv)
+    if args.check_schema:
+        return _check_schema(args.check_schema)
     if args.shards < 1:
         parser.error("--shards must be at least 1")
     try:
@@ -53,6 +57,21 @@ def main(argv=None):
     print("dumps=" + json.dumps(dumps, separators=(",", ":")))
     print("loads=" + json.dumps(loads, separators=(",", ":")))
     return 0
+
+
+def _check_schema(path):
+    """0 when path holds results of this schema, else 1 with a line saying what was found."""
+    from .inside.schema import SCHEMA_VERSION
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            found = json.load(handle).get("schema")
+    except (OSError, ValueError, AttributeError) as exc:
+        found = f"unreadable ({type(exc).__name__})"
+    if found == SCHEMA_VERSION:
+        return 0
+    print(f"{path}: schema {found!r}, this harness writes {SCHEMA_VERSION}: not compared", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -84,6 +84,9 @@ def import_rootfs(client, rootfs, tag, changes=()):
     return client.images.get(tag)
 
 
+SANDBOX_TMP = "256m"  # the only writable place in a sandboxed container
+
+
 def run(client, image, command, *, mounts=(), environment=None, user=None, network=False,
         mem_limit=None, pids_limit=None, timeout=None, workdir=None, sandbox=False, labels=None):
     """Run a container to completion: (exit code, stdout, stderr); the container is removed.
@@ -95,7 +98,7 @@ def run(client, image, command, *, mounts=(), environment=None, user=None, netwo
 
     hardening = {}
     if sandbox:
-        hardening = {"read_only": True, "tmpfs": {"/tmp": "size=256m"}, "cap_drop": ["ALL"],
+        hardening = {"read_only": True, "tmpfs": {"/tmp": f"size={SANDBOX_TMP}"}, "cap_drop": ["ALL"],
                      "security_opt": ["no-new-privileges"],
                      # No core files: qemu-user hangs writing one for an emulated crash.
                      "ulimits": [docker.types.Ulimit(name="core", soft=0, hard=0)]}

@@ -8,8 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from . import cells as cells_mod
+from . import engine
 from .errors import SelectionError
-from .inside.schema import SCHEMA_VERSION
+from .inside.schema import SCHEMA_VERSION, TRUSTED_ROOTS
 from .layout import write_json
 from .runner import Limits
 from .store import inside_hash
@@ -29,6 +30,23 @@ class Loaded:
     computed: int = 0
     seconds: float = 0.0
     error: str = ""
+
+
+def sandbox_record():
+    """What a consumer's container allows the artifacts it loads: results.json and the report say it."""
+    limits = Limits()
+    return {"network": "none", "root file system": f"read-only, with a {_size(engine.SANDBOX_TMP)} /tmp in memory",
+            "artifacts": "mounted read-only", "user": f"{limits.user} (not root)",
+            "capabilities": "all dropped, no privilege escalation", "container memory": _size(limits.memory),
+            "processes": f"{limits.pids} at most", "per cell": f"a forked child with {CELL_MEMORY >> 30} GiB of address "
+            f"space and {CELL_TIMEOUT} s ({EMULATED_CELL_TIMEOUT} s under emulation), its process group killed after",
+            "skops": f"only types of {', '.join(TRUSTED_ROOTS)} are trusted; other files are refused unloaded"}
+
+
+def _size(text):
+    """Docker's "256m" as "256 MB"."""
+    units = {"k": "kB", "m": "MB", "g": "GB"}
+    return f"{text[:-1]} {units[text[-1]]}" if text[-1:] in units else text
 
 
 def _tolerances(matrix):

@@ -5,6 +5,7 @@ import platform
 
 from . import __version__
 from . import cells as cells_mod
+from . import loads
 from .inside.schema import SCHEMA_VERSION, Status, rank
 from .errors import ResultsSchemaError
 from .layout import read_json, write_json
@@ -91,6 +92,7 @@ def write_results(matrix, tree, locks):
         "tolerances": {"default": matrix.tolerance.__dict__,
                        **{fmt: tol.__dict__ for fmt, tol in matrix.format_tolerances}},
         "known": [k.__dict__ for k in matrix.known],
+        "sandbox": loads.sandbox_record(),
         "environments": environment_records(matrix, tree, locks),
         "dropped": [{"id": d.id, "reason": d.reason} for d in matrix.dropped],
         "producer_na": producer_not_applicable(tree, producers),

@@ -288,3 +288,14 @@ def test_infinite_differences_keep_the_page_parseable(tmp_path):
     page = (tmp_path / "run" / "index.html").read_text()
     found = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', page, re.S).group(1)
     json.loads(found, parse_constant=lambda name: pytest.fail(f"{name} in the page data"))
+
+
+def test_the_sandbox_section_states_its_limits(tmp_path):
+    from harness.loads import sandbox_record
+
+    write(tmp_path / "results.json", results_of([], sandbox=sandbox_record()))
+    page = outside_data(report.render(tmp_path).html.read_text(encoding="utf-8"))
+    section = page[page.index('<section id="sandbox">'):]
+    for needed in ("only ever loaded inside the sandbox", "network", "none", "256 at most", "4 GB",
+                   "10001:10001 (not root)", "2 GiB of address space", "refused"):
+        assert needed in section, needed

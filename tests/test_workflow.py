@@ -120,3 +120,14 @@ def test_workflow_steps_with_shards_equal_a_single_machine(docker_client, tmp_pa
     sharded, alone = _cells(site / "results.json"), _cells(single / "reports" / "two" / "results.json")
     assert len(alone) == 2 * 2 * 3 * 4  # producers x consumers x estimators x formats
     assert sharded == alone
+
+
+def test_check_schema_tells_published_results_of_another_harness(tmp_path):
+    from harness.inside.schema import SCHEMA_VERSION
+
+    mine, old, broken = tmp_path / "mine.json", tmp_path / "old.json", tmp_path / "broken.json"
+    mine.write_text(json.dumps({"schema": SCHEMA_VERSION}))
+    old.write_text(json.dumps({"schema": 0}))
+    broken.write_text("<html>404</html>")
+    codes = [ci_plan.main(["--check-schema", str(path)]) for path in (mine, old, broken)]
+    assert codes == [0, 1, 1]
