@@ -121,6 +121,7 @@ class Progress:
         self.tree, self.envs, self.say, self.every = tree, envs, say, every
         self.finished = 0
         self.todo = 0
+        self.todo_by_env = {}
         self.base = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
@@ -136,12 +137,30 @@ class Progress:
         self._thread.join()
 
     def _loop(self):
+        first = {}  # when each consumer's first cell was seen: its own rate, for the slowest one's tail
         while not self._stop.wait(self.every):
-            done = sum(cells_mod.count_lines(self.tree.results(e.id)) - self.base[e.id] for e in self.envs)
-            rate = done / max(time.monotonic() - self.start, 1e-9)
-            left = f", ~{(self.todo - done) / rate / 60:.0f} min left" if rate > 0 and self.todo else ""
-            self.say(f"  load: {self.finished}/{len(self.envs)} consumers done, {done} cells, "
-                     f"{rate:.1f} cells/s{left}")
+            now = time.monotonic()
+            done = {e.id: cells_mod.count_lines(self.tree.results(e.id)) - self.base[e.id] for e in self.envs}
+            for env_id, count in done.items():
+                if count > 0:
+                    first.setdefault(env_id, (now, count))
+            total = sum(done.values())
+            rate = total / max(now - self.start, 1e-9)
+            self.say(f"  load: {self.finished}/{len(self.envs)} consumers done, {total} cells, "
+                     f"{rate:.1f} cells/s{self._left(done, first, rate, now)}")
+
+    def _left(self, done, first, rate, now):
+        """", ~N min left": all the work at the overall rate, or the slowest running consumer's rest
+        at its own rate (an emulated consumer finishing alone), whichever is longer."""
+        if rate <= 0 or not self.todo:
+            return ""
+        seconds = (self.todo - sum(done.values())) / rate
+        for env_id, (since, count) in first.items():
+            rest = self.todo_by_env.get(env_id, 0) - done[env_id]
+            own = (done[env_id] - count) / max(now - since, 1e-9)
+            if rest > 0 and own > 0:
+                seconds = max(seconds, rest / own)
+        return f", ~{seconds / 60:.0f} min left"
 
 
 def load_all(runner, matrix, built_by_id, producers, tree, say=print, jobs=2, emulated=(), only=None,
@@ -153,7 +172,8 @@ def load_all(runner, matrix, built_by_id, producers, tree, say=print, jobs=2, em
     if only and not any(plan.todo for plan in plans.values()):
         raise SelectionError(f"no dumped artifact matches --only {only!r} (producer/estimator/format)")
     with Progress(tree, matrix.envs, say) as progress:
-        progress.todo = sum(len(plan.todo) for plan in plans.values())
+        progress.todo_by_env = {env_id: len(plan.todo) for env_id, plan in plans.items()}
+        progress.todo = sum(progress.todo_by_env.values())
         say(f"load: {progress.todo} cells to compute, "
             f"{sum(len(p.wanted) - len(p.todo) for p in plans.values())} already in the results")
 

@@ -69,3 +69,14 @@ def test_load_only_code_does_not_change_the_dump_hash():
 
     assert store.inside_hash("dump") != store.inside_hash("load")
     assert all((store.INSIDE / name).exists() for name in store.LOAD_ONLY)
+
+
+def test_time_left_follows_the_slowest_running_consumer():
+    from harness.loads import Progress
+
+    progress = Progress(tree=None, envs=(), say=print)
+    progress.todo, progress.todo_by_env = 10_000, {"fast": 5_000, "emulated": 5_000}
+    done = {"fast": 5_000, "emulated": 1_000}
+    # 60 cells/s overall would say about a minute; the emulated consumer alone does 10 a second.
+    assert progress._left(done, {"emulated": (0.0, 0), "fast": (0.0, 0)}, 60.0, 100.0) == ", ~7 min left"
+    assert progress._left({"fast": 0, "emulated": 0}, {}, 0.0, 1.0) == ""
