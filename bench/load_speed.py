@@ -63,7 +63,8 @@ def in_process(run, consumer, todo):
         code, out, err = engine.run(
             run.runner.client, run.builds[consumer.id].tag,
             ["python", "/mnt/bench/inprocess.py", "/mnt/tasks/tasks.json", "/mnt/artifacts"], mounts=mounts,
-            environment=dict(THREAD_ENV, PYTHONPATH="/opt/harness", HOME="/tmp"), user=limits.user,
+            environment=dict(THREAD_ENV, **dict(run.builds[consumer.id].runtime), PYTHONPATH="/opt/harness", HOME="/tmp"),
+            user=limits.user,
             mem_limit="8g", pids_limit=limits.pids, timeout=3600, sandbox=True)
     assert code == 0, err[-2000:]
     return json.loads(out.strip().splitlines()[-1])

@@ -30,7 +30,7 @@ class Dumped:
 
 def dump_stamp(matrix, built):
     """Everything a dump depends on: image, inside code, estimators and formats."""
-    return {"image": built.tag, "inside": inside_hash("dump"), "formats": list(matrix.formats),
+    return {"image": built.identity, "inside": inside_hash("dump"), "formats": list(matrix.formats),
             "include": list(matrix.estimators_include), "exclude": list(matrix.estimators_exclude)}
 
 

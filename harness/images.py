@@ -1,5 +1,6 @@
 """One image per environment, tagged by a hash of everything in it, built only when missing."""
 
+import dataclasses
 import os
 import shutil
 import time
@@ -7,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import bases, engine
+from . import bases, engine, numerics
 from .errors import BuildError, HarnessError
 from .layout import sha256_text
 
@@ -26,11 +27,18 @@ class Built:
     seconds: float = 0.0
     error: str = ""
     log_tail: tuple = ()
+    runtime: tuple = ()  # (name, value) variables every container of the image gets (harness.numerics)
+
+    @property
+    def identity(self):
+        """What results made in this environment depend on: the image, and its runtime variables."""
+        return self.tag + "".join(f"+{name}={value}" for name, value in self.runtime)
 
     def to_json(self):
         """A JSON-ready record for the results tree."""
         return {"env_id": self.env_id, "ok": self.ok, "tag": self.tag, "cached": self.cached,
-                "seconds": round(self.seconds, 1), "error": self.error, "log_tail": list(self.log_tail)}
+                "seconds": round(self.seconds, 1), "error": self.error, "log_tail": list(self.log_tail),
+                "runtime": dict(self.runtime)}
 
 
 def image_tag(env, lock, base_id):
@@ -63,7 +71,7 @@ def build_env(client, env, lock, base_tag, cache):
     base = engine.find_image(client, base_tag)
     tag = image_tag(env, lock, base.id)
     if engine.find_image(client, tag) is not None:
-        return Built(env.id, True, tag, cached=True)
+        return _checked(client, env, cache, Built(env.id, True, tag, cached=True))
     log_path = cache.build_log(env.id)
     try:
         context = _context(env, lock, cache)
@@ -77,7 +85,15 @@ def build_env(client, env, lock, base_tag, cache):
                      log_tail=_tail(log_path))
     finally:
         shutil.rmtree(cache.context(env.id), ignore_errors=True)
-    return Built(env.id, True, tag, seconds=time.monotonic() - start)
+    return _checked(client, env, cache, Built(env.id, True, tag, seconds=time.monotonic() - start))
+
+
+def _checked(client, env, cache, built):
+    """built with the runtime variables its numerics need here, or failed when none will do."""
+    try:
+        return dataclasses.replace(built, runtime=numerics.runtime_env(client, built.tag, env.arch, cache))
+    except BuildError as exc:
+        return dataclasses.replace(built, ok=False, error=exc.line())
 
 
 def _tail(path, lines=TAIL_LINES):

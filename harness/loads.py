@@ -71,7 +71,7 @@ def plan_env(matrix, env, built, producers, tree, only=None):
     """Which cells of a consumer are missing from its results file (only: recompute matching cells)."""
     if not built.ok:
         return Plan((), 0, ())
-    wanted = cells_mod.cells_for(built.tag, producers, tree, matrix, inside_hash())
+    wanted = cells_mod.cells_for(built.identity, producers, tree, matrix, inside_hash())
     cells_mod.repair_tail(tree.results(env.id))
     done = cells_mod.read_all(tree.result_files(env.id))
     wanted = [c for c in wanted if cells_mod.in_shard(c, tree.shard)]

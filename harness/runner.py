@@ -45,7 +45,7 @@ class Runner:
         where = {name: f"/mnt/{name}" for name in mounts}
         binds = [(str(INSIDE), "/opt/harness/inside", True)]
         binds += [(str(Path(host).resolve()), where[name], ro) for name, (host, ro) in mounts.items()]
-        env = dict(THREAD_ENV, PYTHONPATH="/opt/harness", HOME="/tmp")
+        env = dict(THREAD_ENV, **dict(built.runtime), PYTHONPATH="/opt/harness", HOME="/tmp")
         limits = limits or Limits()
         labels = _job_labels(job)
         if labels:
@@ -63,7 +63,7 @@ class Runner:
     def _venv(self, built, module, args, mounts, timeout):
         """A child process of the venv's Python: the only isolation without an engine."""
         where = {name: str(Path(host).resolve()) for name, (host, _) in mounts.items()}
-        env = dict(os.environ, **THREAD_ENV, PYTHONPATH=str(INSIDE.parent))
+        env = dict(os.environ, **THREAD_ENV, **dict(built.runtime), PYTHONPATH=str(INSIDE.parent))
         python = str(Path(built.tag) / "bin" / "python")
         try:
             proc = subprocess.run([python, "-m", f"inside.{module}", *_fill(args, where)], env=env,

@@ -78,7 +78,7 @@ def test_hostile_artifacts_end_as_their_own_outcome(docker_client, tmp_path):
     run = _dumped_run("two-envs.toml", tmp_path / "reports")
     consumer = run.matrix.envs[1]
     producer = consumer.id  # the control: neighbours load where they were made
-    real = [c for c in cells_mod.cells_for(run.builds[consumer.id].tag, [producer], run.tree, run.matrix, "t")
+    real = [c for c in cells_mod.cells_for(run.builds[consumer.id].identity, [producer], run.tree, run.matrix, "t")
             if c.format == "pickle" and c.estimator == "LogisticRegression"][0]
     gateway = _bridge_gateway(docker_client)
     listener = socket.create_server((gateway, 0))

@@ -1,0 +1,45 @@
+"""The numerics self-test: an image whose BLAS miscomputes gets the setting that fixes it, or fails."""
+
+import pytest
+
+from harness import engine, numerics
+from harness.errors import BuildError
+from harness.images import Built
+from harness.layout import Cache
+
+
+def fake_engine(monkeypatch, answers):
+    """engine.run answering the probe from {frozenset(environment items): stdout}; records calls."""
+    calls = []
+
+    def run(client, image, command, environment=None, **kwargs):
+        calls.append(dict(environment or {}))
+        return 0, answers[frozenset((environment or {}).items())], ""
+
+    monkeypatch.setattr(engine, "run", run)
+    return calls
+
+
+def test_a_correct_image_needs_nothing_and_is_probed_once(monkeypatch, tmp_path):
+    calls = fake_engine(monkeypatch, {frozenset(): "3.5e-15\n"})
+    cache = Cache(tmp_path)
+    assert numerics.runtime_env(None, "img:1", "amd64", cache) == ()
+    assert numerics.runtime_env(None, "img:1", "amd64", cache) == ()
+    assert calls == [{}]  # the answer is cached per image
+
+
+def test_nan_products_under_emulation_get_the_generic_kernels(monkeypatch, tmp_path):
+    fix = {"OPENBLAS_CORETYPE": "ARMV8"}
+    fake_engine(monkeypatch, {frozenset(): "nan\n", frozenset(fix.items()): "5.3e-15\n"})
+    runtime = numerics.runtime_env(None, "img:arm", "arm64", Cache(tmp_path))
+    assert runtime == (("OPENBLAS_CORETYPE", "ARMV8"),)
+    built = Built("skl1.9.1-py3.13-np2-arm64", True, "img:arm", runtime=runtime)
+    assert built.identity == "img:arm+OPENBLAS_CORETYPE=ARMV8"  # results made so never mix with others
+    assert Built("e", True, "img:x").identity == "img:x"
+
+
+def test_no_setting_that_works_fails_the_environment(monkeypatch, tmp_path):
+    fake_engine(monkeypatch, {frozenset(): "17.7\n", frozenset({"OPENBLAS_CORETYPE": "ARMV8"}.items()): "oops\n"})
+    with pytest.raises(BuildError) as err:
+        numerics.runtime_env(None, "img:bad", "arm64", Cache(tmp_path))
+    assert "computes wrong matrix products" in str(err.value) and "native runner" in err.value.line()
