@@ -2,11 +2,10 @@
 
 import shutil
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from .layout import read_json, sha256_file
-from .runner import Limits, host_user
+from .runner import Limits, host_user, run_stoppably
 from .store import inside_hash
 
 DUMP_TIMEOUT = 3 * 3600  # arm64 under emulation is ~10x slower than native
@@ -70,7 +69,7 @@ def dump_env(runner, matrix, env, built, tree):
     if matrix.estimators_exclude:
         args += ["--exclude", ",".join(matrix.estimators_exclude)]
     code, stdout, stderr = runner.run(built, "dump", args, {"out": (out, False)}, timeout=DUMP_TIMEOUT,
-                                      limits=Limits(memory="8g", pids=512), user=host_user())
+                                      limits=Limits(memory="8g", pids=512), user=host_user(), job=out)
     log = tree.dump_log(env.id)
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text(stdout + stderr, encoding="utf-8")
@@ -99,5 +98,4 @@ def dump_all(runner, matrix, built_by_id, tree, say=print, jobs=2):
             say(f"{head} {result.artifacts} artifacts in {result.seconds:.0f}s")
         return result
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        return list(pool.map(one, matrix.envs))
+    return run_stoppably(one, matrix.envs, jobs, lambda: [runner.stop(job=tree.artifacts(e.id)) for e in matrix.envs])

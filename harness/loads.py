@@ -4,7 +4,6 @@ import fnmatch
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from . import cells as cells_mod
@@ -12,7 +11,7 @@ from . import engine
 from .errors import SelectionError
 from .inside.schema import SCHEMA_VERSION, TRUSTED_ROOTS
 from .layout import write_json
-from .runner import Limits
+from .runner import Limits, run_stoppably
 from .store import inside_hash
 
 CELL_TIMEOUT = 60
@@ -195,5 +194,4 @@ def load_all(runner, matrix, built_by_id, producers, tree, say=print, jobs=2, em
                 say(f"{head} {result.computed} cells in {result.seconds:.0f}s ({rate:.1f}/s), {result.total} in all")
             return result
 
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            return list(pool.map(one, matrix.envs))
+        return run_stoppably(one, matrix.envs, jobs, lambda: [runner.stop(job=tree.results(e.id)) for e in matrix.envs])

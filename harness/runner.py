@@ -3,6 +3,7 @@
 import hashlib
 import os
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,3 +87,17 @@ def _fill(args, where):
 def host_user():
     """uid:gid of the caller, so files a container writes stay theirs."""
     return f"{os.getuid()}:{os.getgid()}"
+
+
+def run_stoppably(work, items, jobs, stop):
+    """[work(item) for item in items], a few at a time; on Ctrl-C, stop() removes the containers
+    the workers wait on, so the interrupt ends the run at once instead of after every container."""
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = [pool.submit(work, item) for item in items]
+        try:
+            return [future.result() for future in futures]
+        except KeyboardInterrupt:
+            for future in futures:
+                future.cancel()
+            stop()
+            raise

@@ -51,3 +51,27 @@ def test_venv_environment_is_real():
     out = subprocess.run([python, "-c", "import sklearn, numpy; print(sklearn.__version__, numpy.__version__)"],
                          capture_output=True, text=True, check=True).stdout.split()
     assert out == [env.sklearn, env.numpy_pin]
+
+
+def test_ctrl_c_removes_the_containers_the_other_workers_wait_on():
+    import threading
+    import time
+
+    from harness.runner import run_stoppably
+
+    release, stopped = threading.Event(), []
+
+    def work(item):
+        if item == 0:
+            time.sleep(0.2)
+            raise KeyboardInterrupt  # as future.result() raises it in the main thread on Ctrl-C
+        return release.wait(60)  # a worker blocked on its container until stop() removes it
+
+    def stop():
+        stopped.append(time.monotonic())
+        release.set()
+
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        run_stoppably(work, range(5), 2, stop)
+    assert len(stopped) == 1 and time.monotonic() - start < 10
