@@ -299,3 +299,12 @@ def test_the_sandbox_section_states_its_limits(tmp_path):
     for needed in ("only ever loaded inside the sandbox", "network", "none", "256 at most", "4 GB",
                    "10001:10001 (not root)", "2 GiB of address space", "refused"):
         assert needed in section, needed
+
+
+def test_an_environment_run_with_runtime_variables_says_so(tmp_path):
+    arm = env("1.9.1", python="3.13", numpy="2", arch="arm64")
+    arm["build"]["runtime"] = {"OPENBLAS_CORETYPE": "ARMV8"}
+    write(tmp_path / "results.json", results_of([], envs=[env("1.3.2"), arm]))
+    page = outside_data(report.render(tmp_path).html.read_text(encoding="utf-8"))
+    section = page[page.index('<section id="environments">'):]
+    assert "OPENBLAS_CORETYPE=ARMV8" in section and "BLAS self-test" in section
