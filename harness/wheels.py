@@ -164,7 +164,9 @@ def _missing_formats(tier, failures):
 def _last_error(log_path):
     """The most telling line of pip's failure in a log."""
     lines = [l.strip() for l in Path(log_path).read_text(encoding="utf-8", errors="replace").splitlines()]
-    errors = [l for l in lines if l.startswith("ERROR:") and "pip's dependency resolver" not in l]
+    # pip also says "ERROR: Ignored the following yanked versions: ..." before the reason itself.
+    errors = [l for l in lines if l.startswith("ERROR:") and "pip's dependency resolver" not in l
+              and not l.startswith("ERROR: Ignored the following")]
     return errors[0][len("ERROR:"):].strip() if errors else (lines[-1] if lines else "pip failed")
 
 

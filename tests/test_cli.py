@@ -220,3 +220,12 @@ def test_write_json_interrupted_replace_leaves_no_tmp(tmp_path, monkeypatch):
 
 def test_read_json_missing(tmp_path):
     assert layout.read_json(tmp_path / "nothing.json") is None
+
+
+def test_pip_failure_reason_skips_the_yanked_versions_notice(tmp_path):
+    log = tmp_path / "pip.log"
+    log.write_text("Collecting numpy==1.26.99\n"
+                   "ERROR: Ignored the following yanked versions: 2.4.0\n"
+                   "ERROR: Could not find a version that satisfies the requirement numpy==1.26.99 (from versions: 2.0.0)\n"
+                   "ERROR: No matching distribution found for numpy==1.26.99\n")
+    assert wheels._last_error(log).startswith("Could not find a version that satisfies the requirement numpy==1.26.99")
