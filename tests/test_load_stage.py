@@ -135,8 +135,11 @@ def test_hostile_artifacts_end_as_their_own_outcome(docker_client, tmp_path):
     assert "Read-only file system" in got["hostile-write-artifacts"]["error"]["message"]
     assert status["hostile-socket"] == Status.LOAD_ERROR
     assert status["hostile-write-host"] == Status.PREDICT_ERROR  # os.system ran, but found no host path
-    assert status["hostile-fork-bomb"] == Status.LOAD_ERROR  # the process limit stops it
-    assert got["hostile-fork-bomb"]["error"]["type"] == "BlockingIOError"
+    # The process limit stops it (BlockingIOError); on a machine too busy to reach the limit within
+    # the cell's time, the timeout does, and kills its whole process group: contained either way.
+    assert status["hostile-fork-bomb"] in (Status.LOAD_ERROR, Status.TIMEOUT)
+    if status["hostile-fork-bomb"] == Status.LOAD_ERROR:
+        assert got["hostile-fork-bomb"]["error"]["type"] == "BlockingIOError"
     assert status["hostile-zip-bomb"] == Status.CRASH and got["hostile-zip-bomb"]["error"]["type"] == "MemoryError"
     for name, needed in (("skops-eval", "builtins.eval"), ("skops-system", "posix.system")):
         assert status[f"hostile-{name}"] == Status.REFUSED and got[f"hostile-{name}"]["untrusted"] == [needed]
