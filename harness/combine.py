@@ -34,7 +34,8 @@ def combine(target, sources):
         _check_schema(source)
         for path in sorted(p for p in source.rglob("*") if p.is_file()):
             rel = path.relative_to(source)
-            if rel.parts[0] in ("results.json", "previous-results.json", "index.html", "summary.md", "tasks"):
+            if rel.parts[0] in ("results.json", "previous-results.json", "index.html", "summary.md", "tasks",
+                                "locks"):
                 continue
             dest = target / rel
             if rel.parts[0] == "cells" and path.suffix == ".jsonl":

@@ -66,3 +66,9 @@ class ArtifactError(HarnessError):
     """A dumped artifact is missing, truncated or changed since its dump."""
 
     exit_code = 9
+
+
+class ConcurrentRunError(HarnessError):
+    """Another process is already loading the same consumer into the same results tree."""
+
+    exit_code = 10

@@ -1,5 +1,6 @@
 """The load stage: every consumer loads every producer's artifacts in one sandboxed container."""
 
+import contextlib
 import fnmatch
 import os
 import threading
@@ -165,8 +166,16 @@ class Progress:
 def load_all(runner, matrix, built_by_id, producers, tree, say=print, jobs=2, emulated=(), only=None,
              missing=None):
     """Run every consumer, a few at a time; one failure never stops the others."""
-    for env in matrix.envs:
-        runner.stop(job=tree.results(env.id))  # before reading results: no writer may be left
+    with contextlib.ExitStack() as locks:
+        for env in matrix.envs:
+            # Locked first: the containers stopped next are a killed run's, never a live one's.
+            locks.enter_context(tree.consumer_lock(env.id))
+            runner.stop(job=tree.results(env.id))  # before reading results: no writer may be left
+        return _load_locked(runner, matrix, built_by_id, producers, tree, say, jobs, emulated, only, missing)
+
+
+def _load_locked(runner, matrix, built_by_id, producers, tree, say, jobs, emulated, only, missing):
+    """load_all's work, once this process alone writes every consumer's results."""
     plans = {env.id: plan_env(matrix, env, built_by_id[env.id], producers, tree, only) for env in matrix.envs}
     if only and not any(plan.todo for plan in plans.values()):
         raise SelectionError(f"no dumped artifact matches --only {only!r} (producer/estimator/format)")

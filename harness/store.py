@@ -1,9 +1,12 @@
 """The layout of a run's results tree, reports/<run>/, and the stamps that make stages incremental."""
 
+import contextlib
+import fcntl
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import ConcurrentRunError
 from .layout import read_json, write_json
 
 INSIDE = Path(__file__).resolve().parent / "inside"
@@ -51,10 +54,28 @@ class RunTree:
         """The dump's stderr."""
         return self.root / "logs" / f"dump-{env_id}.log"
 
+    @property
+    def _shard_suffix(self):
+        """What tells this process's own files from other shards' (processes may share one tree)."""
+        return f".shard-{self.shard[0]}-of-{self.shard[1]}" if self.shard else ""
+
     def results(self, env_id):
         """The append-only results (JSON lines) this process writes for one consumer."""
-        suffix = f".shard-{self.shard[0]}-of-{self.shard[1]}" if self.shard else ""
-        return self.root / "cells" / f"{env_id}{suffix}.jsonl"
+        return self.root / "cells" / f"{env_id}{self._shard_suffix}.jsonl"
+
+    @contextlib.contextmanager
+    def consumer_lock(self, env_id):
+        """Hold this process's right to append to a consumer's results; ConcurrentRunError if another has it."""
+        path = self.root / "locks" / f"load-{env_id}{self._shard_suffix}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ConcurrentRunError(
+                    f"another process is loading {env_id} into {self.root}",
+                    hint="wait for it, or give each process its own --shard I/N") from None
+            yield  # the lock goes with the file's closing, also when the process dies
 
     def result_files(self, env_id):
         """Every results file of a consumer: its own and those merged from other shards."""
@@ -63,11 +84,11 @@ class RunTree:
 
     def tasks(self, env_id):
         """The cells handed to one consumer's loader."""
-        return self.root / "tasks" / f"{env_id}.json"
+        return self.root / "tasks" / f"{env_id}{self._shard_suffix}.json"
 
     def load_log(self, env_id):
         """The loader's output."""
-        return self.root / "logs" / f"load-{env_id}.log"
+        return self.root / "logs" / f"load-{env_id}{self._shard_suffix}.log"
 
     @property
     def results_json(self):

@@ -80,3 +80,42 @@ def test_time_left_follows_the_slowest_running_consumer():
     # 60 cells/s overall would say about a minute; the emulated consumer alone does 10 a second.
     assert progress._left(done, {"emulated": (0.0, 0), "fast": (0.0, 0)}, 60.0, 100.0) == ", ~7 min left"
     assert progress._left({"fast": 0, "emulated": 0}, {}, 0.0, 1.0) == ""
+
+
+def test_shards_sharing_a_tree_keep_their_own_tasks_results_and_logs(tmp_path):
+    from harness.store import RunTree
+
+    trees = [RunTree(tmp_path), RunTree(tmp_path, (1, 2)), RunTree(tmp_path, (2, 2))]
+    for path in ("tasks", "results", "load_log"):
+        assert len({getattr(tree, path)("e") for tree in trees}) == 3, path
+
+
+def test_a_second_process_on_the_same_consumer_is_refused_before_it_stops_anything(tmp_path):
+    import pytest
+
+    from harness import loads
+    from harness.errors import ConcurrentRunError
+    from harness.store import RunTree
+
+    class Env:
+        id = "e"
+
+    class Matrix:
+        envs = [Env()]
+
+    class Runner:
+        stopped = []
+
+        def stop(self, job):
+            self.stopped.append(job)
+
+    tree = RunTree(tmp_path)
+    with tree.consumer_lock("e"):
+        with pytest.raises(ConcurrentRunError) as caught:
+            loads.load_all(Runner(), Matrix(), {}, [], tree)
+        assert Runner.stopped == []  # the live run's containers survive
+        assert caught.value.exit_code == 10 and "--shard" in caught.value.line()
+        with RunTree(tmp_path, (1, 2)).consumer_lock("e"):  # another shard's slice is free
+            pass
+    with tree.consumer_lock("e"):  # released with the first holder
+        pass

@@ -182,24 +182,41 @@ def test_killed_run_resumes_to_the_same_results(docker_client, tmp_path):
 
 
 @pytest.mark.container
-def test_shards_merge_to_the_single_machine_results(docker_client, tmp_path):
+def test_shards_at_once_on_one_tree_merge_to_the_single_machine_results(docker_client, tmp_path):
     from harness.combine import combine
 
     whole = _dumped_run("two-envs.toml", tmp_path / "whole")
-    for name in ("shard1", "shard2", "merged"):
+    for name in ("shared", "merged"):
         shutil.copytree(tmp_path / "whole", tmp_path / name)  # every machine has the dumps
     whole.load()
     expected = _outcomes(whole)
-    for index in (1, 2):
-        shard = Run(whole.matrix, backend="docker", reports=tmp_path / f"shard{index}", shard=(index, 2))
-        shard.load()
-        assert 0 < len(_outcomes(shard)) < len(expected)
+    # Both shards in one tree at the same time (seen: they once shared a tasks file and did the same half).
+    shards = [Run(whole.matrix, backend="docker", reports=tmp_path / "shared", shard=(i, 2)) for i in (1, 2)]
+    errors = []
+    threads = [threading.Thread(target=lambda s=s: _catching(s.load, errors)) for s in shards]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    slices = [{key for env in whole.matrix.envs for key in cells_mod.read_results(s.tree.results(env.id))}
+              for s in shards]
+    assert slices[0] and slices[1] and not slices[0] & slices[1]
+    assert len(slices[0]) + len(slices[1]) == len(expected)
     merged = Run(whole.matrix, backend="docker", reports=tmp_path / "merged")
-    _, added = combine(merged.tree.root, [tmp_path / "shard1" / "two", tmp_path / "shard2" / "two"])
+    _, added = combine(merged.tree.root, [tmp_path / "shared" / "two"])
     assert added == len(expected)
-    assert combine(merged.tree.root, [tmp_path / "shard1" / "two"]) == (0, 0)  # merging twice adds nothing
+    assert combine(merged.tree.root, [tmp_path / "shared" / "two"]) == (0, 0)  # merging twice adds nothing
     got = {}
     for env in merged.matrix.envs:
         for key, record in cells_mod.read_all(merged.tree.result_files(env.id)).items():
             got[(env.id, key)] = (record["status"], record.get("max_abs"))
     assert got == expected
+
+
+def _catching(call, errors):
+    """Run call, keeping its exception for the test's thread."""
+    try:
+        call()
+    except Exception as exc:  # noqa: BLE001 - reported by the assertion
+        errors.append(exc)
