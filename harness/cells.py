@@ -46,6 +46,11 @@ def _parsed(path, stamp):
     return read_json(path)
 
 
+def consumer_identity(tag, runtime):
+    """What results made in an environment depend on: its image (or venv), and its runtime variables."""
+    return tag + "".join(f"+{name}={value}" for name, value in sorted(dict(runtime).items()))
+
+
 def cells_for(consumer_tag, producers, tree, matrix, inside):
     """Every cell a consumer image must load: one per artifact of every dumped producer."""
     cells = []

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import bases, engine, numerics
+from . import bases, cells, engine, numerics
 from .errors import BuildError, HarnessError
 from .layout import sha256_text
 
@@ -32,7 +32,7 @@ class Built:
     @property
     def identity(self):
         """What results made in this environment depend on: the image, and its runtime variables."""
-        return self.tag + "".join(f"+{name}={value}" for name, value in self.runtime)
+        return cells.consumer_identity(self.tag, self.runtime)
 
     def to_json(self):
         """A JSON-ready record for the results tree."""

@@ -57,7 +57,8 @@ def collect_cells(matrix, tree, producers):
         if not built or not built["ok"]:
             continue
         records = cells_mod.read_all(tree.result_files(env.id))
-        for cell in cells_mod.cells_for(built["tag"], producers, tree, matrix, inside):
+        identity = cells_mod.consumer_identity(built["tag"], built.get("runtime") or {})
+        for cell in cells_mod.cells_for(identity, producers, tree, matrix, inside):
             record = records.get(cell.key)
             if record is None:
                 record = {"key": cell.key, "producer": cell.producer, "consumer": env.id,

@@ -43,3 +43,28 @@ def test_no_setting_that_works_fails_the_environment(monkeypatch, tmp_path):
     with pytest.raises(BuildError) as err:
         numerics.runtime_env(None, "img:bad", "arm64", Cache(tmp_path))
     assert "computes wrong matrix products" in str(err.value) and "native runner" in err.value.line()
+
+
+def test_the_report_reads_results_under_the_identity_they_were_computed_with(tmp_path):
+    import json
+
+    from conftest import DATA
+    from harness import cells, matrix, merge
+    from harness.inside.schema import SCHEMA_VERSION
+    from harness.layout import write_json
+    from harness.store import RunTree, inside_hash
+
+    two = matrix.load(DATA / "two-envs.toml", "two")
+    producer, consumer = two.envs[0].id, two.envs[1].id
+    tree = RunTree(tmp_path)
+    write_json(tree.manifest(producer), {"estimators": [{
+        "name": "Ridge", "family": "linear", "outputs": {"file": "Ridge.out.json"},
+        "formats": {"pickle": {"status": "ok", "sha256": "a" * 64, "file": "Ridge.pkl"}}}]})
+    built = Built(consumer, True, "img:arm", runtime=(("OPENBLAS_CORETYPE", "ARMV8"),))
+    tree.save_status("build", built.to_json())
+    (before,) = cells.cells_for(built.tag, [producer], tree, two, inside_hash())  # before the self-test
+    (after,) = cells.cells_for(built.identity, [producer], tree, two, inside_hash())
+    tree.results(consumer).parent.mkdir(parents=True)
+    tree.results(consumer).write_text("".join(json.dumps({"schema": SCHEMA_VERSION, "key": cell.key, "status": status})
+                                              + "\n" for cell, status in ((before, "mismatch"), (after, "identical"))))
+    assert [record["status"] for record in merge.collect_cells(two, tree, [producer])] == ["identical"]
