@@ -4,8 +4,9 @@ import shutil
 import time
 from dataclasses import dataclass
 
+from .bases import HOST_ARCH
 from .layout import read_json, sha256_file
-from .runner import Limits, host_user, run_stoppably
+from .runner import EMULATION_COST, Limits, host_user, run_stoppably
 from .store import inside_hash
 
 DUMP_TIMEOUT = 3 * 3600  # arm64 under emulation is ~10x slower than native
@@ -98,4 +99,5 @@ def dump_all(runner, matrix, built_by_id, tree, say=print, jobs=2):
             say(f"{head} {result.artifacts} artifacts in {result.seconds:.0f}s")
         return result
 
-    return run_stoppably(one, matrix.envs, jobs, lambda: [runner.stop(job=tree.artifacts(e.id)) for e in matrix.envs])
+    return run_stoppably(one, matrix.envs, jobs, lambda: [runner.stop(job=tree.artifacts(e.id)) for e in matrix.envs],
+                         cost=lambda env: EMULATION_COST if env.arch != HOST_ARCH else 1)

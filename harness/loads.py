@@ -12,7 +12,7 @@ from . import engine
 from .errors import SelectionError
 from .inside.schema import SCHEMA_VERSION, TRUSTED_ROOTS
 from .layout import write_json
-from .runner import Limits, run_stoppably
+from .runner import EMULATION_COST, Limits, run_stoppably
 from .store import inside_hash
 
 CELL_TIMEOUT = 60
@@ -203,4 +203,5 @@ def _load_locked(runner, matrix, built_by_id, producers, tree, say, jobs, emulat
                 say(f"{head} {result.computed} cells in {result.seconds:.0f}s ({rate:.1f}/s), {result.total} in all")
             return result
 
-        return run_stoppably(one, matrix.envs, jobs, lambda: [runner.stop(job=tree.results(e.id)) for e in matrix.envs])
+        return run_stoppably(one, matrix.envs, jobs, lambda: [runner.stop(job=tree.results(e.id)) for e in matrix.envs],
+                             cost=lambda env: len(plans[env.id].todo) * (EMULATION_COST if env.arch in emulated else 1))

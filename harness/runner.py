@@ -89,15 +89,23 @@ def host_user():
     return f"{os.getuid()}:{os.getgid()}"
 
 
-def run_stoppably(work, items, jobs, stop):
-    """[work(item) for item in items], a few at a time; on Ctrl-C, stop() removes the containers
+# How much slower an emulated environment is than a native one, for scheduling only (measured
+# here: loads 7.5 cells/s against about 50, dumps 260-632 s against 13-45 s).
+EMULATION_COST = 8
+
+
+def run_stoppably(work, items, jobs, stop, cost=None):
+    """[work(item) for item in items], a few at a time, costliest first (cost: item -> estimate), so
+    the slowest one does not start last and run alone; on Ctrl-C, stop() removes the containers
     the workers wait on, so the interrupt ends the run at once instead of after every container."""
+    items = list(items)
+    order = sorted(range(len(items)), key=lambda i: -cost(items[i])) if cost else range(len(items))
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(work, item) for item in items]
+        futures = {i: pool.submit(work, items[i]) for i in order}
         try:
-            return [future.result() for future in futures]
+            return [futures[i].result() for i in range(len(items))]
         except KeyboardInterrupt:
-            for future in futures:
+            for future in futures.values():
                 future.cancel()
             stop()
             raise

@@ -75,3 +75,18 @@ def test_ctrl_c_removes_the_containers_the_other_workers_wait_on():
     with pytest.raises(KeyboardInterrupt):
         run_stoppably(work, range(5), 2, stop)
     assert len(stopped) == 1 and time.monotonic() - start < 10
+
+
+def test_the_costliest_work_starts_first_and_results_keep_their_order():
+    from harness.runner import run_stoppably
+
+    started = []
+
+    def work(item):
+        started.append(item)
+        return item * 10
+
+    # One worker, so the start order is the schedule: the emulated (costly) items first, ties in order.
+    costs = {"amd64-a": 1, "arm64-a": 8, "amd64-b": 1, "arm64-b": 8}
+    assert run_stoppably(work, list(costs), 1, lambda: None, cost=costs.get) == [k * 10 for k in costs]
+    assert started == ["arm64-a", "arm64-b", "amd64-a", "amd64-b"]
