@@ -1,12 +1,12 @@
 """Load cells: which artifacts each consumer must load, their cache keys, and the append-only results."""
 
-import functools
 import json
 import os
 from dataclasses import dataclass
 
 from .inside.schema import SCHEMA_VERSION
-from .layout import read_json, sha256_text
+from .layout import sha256_text
+from .untrusted import UntrustedInput, load_manifest
 
 
 @dataclass(frozen=True)
@@ -23,27 +23,23 @@ class Cell:
     cls: str
     untrusted: object
     task: str
+    outputs_sha256: str = ""
 
-    def to_task(self):
-        """The cell as the inside loader reads it."""
-        return {"key": self.key, "producer": self.producer, "estimator": self.estimator,
-                "format": self.format, "file": self.file, "outputs": self.outputs,
-                "sha256": self.sha256, "class": self.cls, "untrusted": self.untrusted, "task": self.task}
+    def to_task(self, input_sha256):
+        """The cell as the inside loader reads it: what to load, never what to expect."""
+        return {"key": self.key, "format": self.format, "file": self.file, "sha256": self.sha256,
+                "class": self.cls, "task": self.task, "input_sha256": input_sha256}
 
 
 def read_manifest(path):
-    """A producer's manifest, parsed once per version of the file (every consumer reads them all)."""
+    """A producer's manifest with only its usable estimators (paths confined to its folder, fields
+    checked), parsed once per version of the file; None when absent or unusable: a producer's files
+    are untrusted, and one bad producer costs only its own cells."""
     try:
-        stamp = os.stat(path).st_mtime_ns
-    except FileNotFoundError:
+        manifest, _ = load_manifest(path)
+    except (FileNotFoundError, UntrustedInput, OSError):
         return None
-    return _parsed(str(path), stamp)
-
-
-@functools.lru_cache(maxsize=64)
-def _parsed(path, stamp):
-    """The JSON of a file at one modification time."""
-    return read_json(path)
+    return manifest
 
 
 def consumer_identity(tag, runtime):
@@ -59,33 +55,46 @@ def cells_for(consumer_tag, producers, tree, matrix, inside):
         if manifest is None:
             continue
         for est in manifest.get("estimators", []):
+            outputs = est.get("outputs") or {}
             for fmt, rec in est.get("formats", {}).items():
                 if rec.get("status") != "ok":
                     continue
                 tol = matrix.tolerance_for(fmt)
                 # The artifact's place is part of the key: identical bytes can stand in several cells
-                # (pickle and cloudpickle often write the same file).
-                key = sha256_text(producer, est["name"], fmt, rec["sha256"], consumer_tag, inside,
-                                  repr((tol.rtol, tol.atol)))[:24]
+                # (pickle and cloudpickle often write the same file); so are the producer's recorded
+                # outputs, which the verdict compares with.
+                key = sha256_text(producer, est["name"], fmt, rec["sha256"], outputs.get("sha256") or "", consumer_tag,
+                                  inside, repr((tol.rtol, tol.atol)))[:24]
                 cells.append(Cell(key, producer, est["name"], fmt, f"{producer}/{rec['file']}",
-                                  f"{producer}/{est['outputs']['file']}", rec["sha256"], est.get("class", ""),
-                                  rec.get("untrusted_types"), est.get("task", "")))
+                                  f"{producer}/{outputs.get('file') or 'outputs.json'}", rec["sha256"], est.get("class", ""),
+                                  rec.get("untrusted_types"), est.get("task", ""), outputs.get("sha256") or ""))
     return cells
 
 
+MAX_LINE = 48 << 20  # bytes of one results line: a cell's record is bounded well below this
+
+
 def read_results(path):
-    """{key: record} from a consumer's JSONL file; a partial last line (a killed run) is ignored."""
+    """{key: record} from a consumer's JSONL file, line by line; a partial last line (a killed run)
+    or an oversized one is ignored."""
     out = {}
     try:
         with open(path, "rb") as handle:
-            for raw in handle:
-                if not raw.endswith(b"\n"):
+            while True:
+                raw = handle.readline(MAX_LINE + 1)
+                if not raw:
                     break
+                if not raw.endswith(b"\n"):
+                    if len(raw) <= MAX_LINE:
+                        break  # the partial tail of a killed run
+                    while raw and not raw.endswith(b"\n"):  # skip the rest of an oversized line
+                        raw = handle.readline(MAX_LINE + 1)
+                    continue
                 try:
                     record = json.loads(raw)
                 except ValueError:
                     continue
-                if record.get("schema") == SCHEMA_VERSION and "key" in record:
+                if isinstance(record, dict) and record.get("schema") == SCHEMA_VERSION and "key" in record:
                     out[record["key"]] = record  # the last line for a key wins: never counted twice
     except FileNotFoundError:
         pass
@@ -105,13 +114,24 @@ def in_shard(cell, shard):
     return shard is None or int(cell.key[:8], 16) % shard[1] == shard[0] - 1
 
 
-def repair_tail(path):
-    """Cut a partial last line so the next append starts on a fresh line."""
+def repair_tail(path, block=1 << 16):
+    """Cut a partial last line so the next append starts on a fresh line, reading only the tail."""
     try:
         with open(path, "rb+") as handle:
-            data = handle.read()
-            if data and not data.endswith(b"\n"):
-                handle.truncate(data.rfind(b"\n") + 1)
+            end = handle.seek(0, os.SEEK_END)
+            pos = end
+            while pos > 0:
+                start = max(0, pos - block)
+                handle.seek(start)
+                chunk = handle.read(pos - start)
+                cut = chunk.rfind(b"\n")
+                if cut >= 0:
+                    if start + cut + 1 != end:
+                        handle.truncate(start + cut + 1)
+                    return
+                pos = start
+            if end:
+                handle.truncate(0)
     except FileNotFoundError:
         pass
 
@@ -126,41 +146,23 @@ def count_lines(path):
 
 
 def open_for_append(path):
-    """Create the results file writable by the sandbox's unprivileged user."""
+    """Create the results file; only the host writes it (the sandbox never sees it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(exist_ok=True)
-    os.chmod(path, 0o666)
+    os.chmod(path, 0o644)
 
 
 # pickle.load reads all three (cloudpickle.load is pickle.load): byte-identical artifacts of these
-# formats behave identically, so one load answers for all of them, across producers too (an arm64
-# producer often writes the same bytes as its amd64 twin).
+# formats load identically in one consumer, so one load's raw outputs serve all of them, across
+# producers too; each is still judged against its own producer's recorded outputs.
 PICKLE_FAMILY = ("pickle", "pickle-p5", "cloudpickle")
 
 
-def dedupe(cells, separate=()):
-    """(cells to load, {representative key: [identical siblings]}); formats in separate stay apart."""
+def dedupe(cells, separate=(), inputs=None):
+    """[[cells loaded once]]: byte-identical artifacts of one family on the same input; formats in
+    separate stay apart. inputs maps a cell's key to its input hash."""
     groups = {}
     for cell in cells:
         family = "pickle" if cell.format in PICKLE_FAMILY and cell.format not in separate else cell.format
-        groups.setdefault((cell.sha256, family), []).append(cell)
-    return [g[0] for g in groups.values()], {g[0].key: g[1:] for g in groups.values() if len(g) > 1}
-
-
-def copy_siblings(path, siblings):
-    """Append, for each computed representative, the same outcome under its siblings' keys."""
-    records = read_results(path)
-    lines = []
-    for key, others in siblings.items():
-        record = records.get(key)
-        for cell in others if record else ():
-            if cell.key not in records:
-                same = f"{record.get('producer')}/{record.get('estimator')}/{record.get('format')}"
-                lines.append(dict(record, key=cell.key, producer=cell.producer, estimator=cell.estimator,
-                                  format=cell.format, same_as=same))
-    if lines:
-        with open(path, "a", encoding="utf-8") as handle:
-            handle.write("".join(json.dumps(line, sort_keys=True) + "\n" for line in lines))
-            handle.flush()
-            os.fsync(handle.fileno())
-    return len(lines)
+        groups.setdefault((cell.sha256, family, cell.task, (inputs or {}).get(cell.key)), []).append(cell)
+    return list(groups.values())

@@ -87,8 +87,64 @@ def import_rootfs(client, rootfs, tag, changes=()):
 SANDBOX_TMP = "256m"  # the only writable place in a sandboxed container
 
 
+LOG_LIMIT = {"max-size": "64m", "max-file": "2"}  # the engine's copy of a container's output
+
+
+def _hardening():
+    """What a container loading untrusted artifacts gets besides no network: a read-only root
+    file system (a small /tmp aside), no capabilities, no privilege escalation, no core files."""
+    import docker.types
+
+    return {"read_only": True, "tmpfs": {"/tmp": f"size={SANDBOX_TMP}"}, "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges"],
+            # No core files: qemu-user hangs writing one for an emulated crash.
+            "ulimits": [docker.types.Ulimit(name="core", soft=0, hard=0)]}
+
+
+class Streamed:
+    """A running container whose stdout is read as it comes; removed by finish()."""
+
+    def __init__(self, container):
+        self.container = container
+
+    def chunks(self):
+        """Its stdout, in pieces, until it exits or is killed."""
+        try:
+            yield from self.container.logs(stdout=True, stderr=False, stream=True, follow=True)
+        except Exception:  # the container removed under us (Ctrl-C, a rerun): the stream ends
+            return
+
+    def kill(self):
+        """Stop it at once (SIGKILL from outside reaches even its PID 1)."""
+        _quietly(self.container.kill)
+
+    def finish(self, tail=200):
+        """(exit code, the last lines of its stderr); the container is removed."""
+        try:
+            code = self.container.wait(timeout=60).get("StatusCode", -1)
+            err = self.container.logs(stdout=False, stderr=True, tail=tail).decode("utf-8", "replace")
+        except Exception:  # removed from outside, or never exited
+            code, err = -9, "the container was removed while it ran"
+        finally:
+            _quietly(self.container.remove, force=True)
+        return code, err[-(1 << 16):]
+
+
+def start(client, image, command, *, mounts=(), environment=None, user=None, mem_limit=None,
+          pids_limit=None, labels=None):
+    """Start a sandboxed container with no network and capped logs; returns a Streamed."""
+    import docker.types
+
+    container = client.containers.run(
+        image, command, detach=True, environment=environment or {}, user=user, network_mode="none",
+        mem_limit=mem_limit, pids_limit=pids_limit, labels=labels or {},
+        mounts=[docker.types.Mount(target, source, type="bind", read_only=ro) for source, target, ro in mounts],
+        log_config=docker.types.LogConfig(type="json-file", config=LOG_LIMIT), **_hardening())
+    return Streamed(container)
+
+
 def run(client, image, command, *, mounts=(), environment=None, user=None, network=False,
-        mem_limit=None, pids_limit=None, timeout=None, workdir=None, sandbox=False, labels=None):
+        mem_limit=None, pids_limit=None, timeout=None, sandbox=False, labels=None):
     """Run a container to completion: (exit code, stdout, stderr); the container is removed.
 
     sandbox=True adds a read-only root file system (a 256 MB /tmp aside), drops every capability
@@ -96,17 +152,12 @@ def run(client, image, command, *, mounts=(), environment=None, user=None, netwo
     """
     import docker.types
 
-    hardening = {}
-    if sandbox:
-        hardening = {"read_only": True, "tmpfs": {"/tmp": f"size={SANDBOX_TMP}"}, "cap_drop": ["ALL"],
-                     "security_opt": ["no-new-privileges"],
-                     # No core files: qemu-user hangs writing one for an emulated crash.
-                     "ulimits": [docker.types.Ulimit(name="core", soft=0, hard=0)]}
     container = client.containers.run(
-        image, command, detach=True, environment=environment or {}, user=user, working_dir=workdir,
+        image, command, detach=True, environment=environment or {}, user=user,
         network_mode="bridge" if network else "none", mem_limit=mem_limit, pids_limit=pids_limit,
         mounts=[docker.types.Mount(target, source, type="bind", read_only=ro) for source, target, ro in mounts],
-        labels=labels or {}, **hardening,
+        labels=labels or {}, log_config=docker.types.LogConfig(type="json-file", config=LOG_LIMIT),
+        **(_hardening() if sandbox else {}),
     )
     try:
         try:
@@ -115,8 +166,9 @@ def run(client, image, command, *, mounts=(), environment=None, user=None, netwo
             _quietly(container.kill)
             code = -9
         try:
-            out = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
-            err = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
+            # The engine keeps at most LOG_LIMIT of it; read the tail only.
+            out = container.logs(stdout=True, stderr=False, tail=2000).decode("utf-8", "replace")
+            err = container.logs(stdout=False, stderr=True, tail=2000).decode("utf-8", "replace")
         except Exception:  # removed from outside (a rerun cleaning up, a user): no logs left
             return -9, "", "the container was removed while it ran"
         if code == -9:

@@ -2,16 +2,20 @@
 
 import contextlib
 import fnmatch
+import functools
+import hashlib
+import json
 import os
 import threading
 import time
 from dataclasses import dataclass
 
 from . import cells as cells_mod
-from . import engine
+from . import engine, judge, trust
 from .errors import SelectionError
-from .inside.schema import SCHEMA_VERSION, TRUSTED_ROOTS
+from .inside.schema import SCHEMA_VERSION, Status
 from .layout import write_json
+from .untrusted import UntrustedInput, loads_bounded
 from .runner import EMULATION_COST, Limits, run_stoppably
 from .store import inside_hash
 
@@ -39,23 +43,20 @@ def sandbox_record():
             "artifacts": "mounted read-only", "user": f"{limits.user} (not root)",
             "capabilities": "all dropped, no privilege escalation", "container memory": _size(limits.memory),
             "processes": f"{limits.pids} at most", "per cell": f"a forked child with {CELL_MEMORY >> 30} GiB of address "
-            f"space and {CELL_TIMEOUT} s ({EMULATED_CELL_TIMEOUT} s under emulation), its process group killed after",
-            "skops": f"only types of {', '.join(TRUSTED_ROOTS)} are trusted; other files are refused unloaded"}
+            f"space and {CELL_TIMEOUT} s ({EMULATED_CELL_TIMEOUT} s under emulation), in its own session, with no "
+            "descriptor of the loader's and no ptrace or cross-process memory calls; every process of the container "
+            "but the loader is killed after it",
+            "loader": "PID 1 of the container, not dumpable, ignoring every signal: no cell can read, write, trace "
+            "or signal it; it returns raw outputs on its own stdout, and the host judges them",
+            "skops": "only the exact types honest reference dumps need are trusted (no function or method); "
+            "other files are refused unloaded",
+            "onnx": "models with external data or custom operator domains are refused before a session exists"}
 
 
 def _size(text):
     """Docker's "256m" as "256 MB"."""
     units = {"k": "kB", "m": "MB", "g": "GB"}
     return f"{text[:-1]} {units[text[-1]]}" if text[-1:] in units else text
-
-
-def _tolerances(matrix):
-    """Tolerances as the inside loader reads them."""
-    out = {"default": {"rtol": matrix.tolerance.rtol, "atol": matrix.tolerance.atol}}
-    for fmt in matrix.formats:
-        tol = matrix.tolerance_for(fmt)
-        out[fmt] = {"rtol": tol.rtol, "atol": tol.atol}
-    return out
 
 
 @dataclass(frozen=True)
@@ -81,36 +82,222 @@ def plan_env(matrix, env, built, producers, tree, only=None):
     return Plan(tuple(wanted), len(done), tuple(c for c in wanted if c.key not in done))
 
 
+GRACE = 30               # seconds past a cell's timeout before a silent loader is stopped
+EMULATED_GRACE = 120
+WARM_UP = 600            # seconds a loader may take to import its stack before its first cell
+EMULATED_WARM_UP = 1800
+MAX_OUTPUTS_JSON = 64 << 20  # bytes of one producer record read by the host
+
+
+class ProducerRecords:
+    """Producers' outputs.json files, read by the host with bounds and checked against the hash
+    their cell's key was made with; an unusable one costs only its own cells."""
+
+    def __init__(self, tree):
+        self.tree = tree
+
+    def get(self, cell):
+        """The parsed record, or the reason it cannot be used (a str)."""
+        return self._read(cell.outputs, cell.outputs_sha256)
+
+    @functools.lru_cache(maxsize=256)
+    def _read(self, rel, sha256):
+        path = self.tree.root / "artifacts" / rel
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read(MAX_OUTPUTS_JSON + 1)
+            if len(data) > MAX_OUTPUTS_JSON:
+                return f"{rel} is over {MAX_OUTPUTS_JSON >> 20} MB"
+            if hashlib.sha256(data).hexdigest() != sha256:
+                return f"{rel} changed since its producer's manifest was written"
+            return judge.producer_record(loads_bounded(data.decode("utf-8"), what=rel))
+        except (OSError, ValueError) as exc:  # UntrustedInput and judge.Unusable among them
+            return f"{rel}: {exc}"
+
+
+class _Results:
+    """The host's append-only results file of one consumer: a line per judged cell, synced
+    every second (a kill of the host loses nothing written; a crash of the machine a second)."""
+
+    def __init__(self, path):
+        cells_mod.open_for_append(path)
+        cells_mod.repair_tail(path)
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        self.synced = time.monotonic()
+        self.count = 0
+
+    def write(self, line):
+        os.write(self.fd, (json.dumps(line, sort_keys=True, allow_nan=True) + "\n").encode("utf-8"))
+        self.count += 1
+        if time.monotonic() - self.synced > 1.0:
+            os.fsync(self.fd)
+            self.synced = time.monotonic()
+
+    def close(self):
+        os.fsync(self.fd)
+        os.close(self.fd)
+
+
+def _lines(stream, limit):
+    """Complete lines of a stream; a line over limit ends it with None (a broken channel)."""
+    parts, size = [], 0
+    for chunk in stream.chunks():
+        while b"\n" in chunk:
+            head, chunk = chunk.split(b"\n", 1)
+            yield b"".join(parts) + head
+            parts, size = [], 0
+        if chunk:
+            parts.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            yield None
+            return
+
+
+class _Watchdog:
+    """Stops a loader that says nothing for longer than its allowance."""
+
+    def __init__(self, stream, allowance):
+        self.stream, self.allowance, self.fired = stream, allowance, False
+        self.last = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def heard(self, allowance=None):
+        self.last = time.monotonic()
+        if allowance is not None:
+            self.allowance = allowance
+
+    def _loop(self):
+        while not self._stop.wait(1.0):
+            if time.monotonic() - self.last > self.allowance:
+                self.fired = True
+                self.stream.kill()
+                return
+
+    def stop(self):
+        self._stop.set()
+
+
+@dataclass
+class _Attempt:
+    """What one loader container did with the groups handed to it."""
+
+    answered: int = 0
+    ready: bool = False
+    problem: str = ""     # why the channel was cut: silent, a broken line, a foreign key
+    code: int = 0
+    stderr: str = ""
+
+
+def _run_loader(runner, matrix, env, built, groups, tree, records, out, cell_timeout, emulated):
+    """One loader container over groups (each loaded once, judged once per member)."""
+    tasks = tree.tasks(env.id)
+    cells = [group[0].to_task(records.get(group[0])["input_sha256"]) for group in groups]
+    write_json(tasks, {"schema": SCHEMA_VERSION, "consumer": env.id, "cells": cells, **trust.policy()})
+    os.chmod(tasks, 0o644)  # the sandbox's unprivileged user reads it
+    stream = runner.start(
+        built, "load",
+        ["--tasks", "{tasks}", "--artifacts", "{artifacts}", "--timeout", str(cell_timeout),
+         "--memory", str(CELL_MEMORY), *(["--require-init"] if runner.backend == "docker" else [])],
+        {"tasks": (tasks, True), "artifacts": (tree.root / "artifacts", True)}, limits=Limits(), job=tree.results(env.id))
+    grace = EMULATED_GRACE if emulated else GRACE
+    dog = _Watchdog(stream, EMULATED_WARM_UP if emulated else WARM_UP)
+    attempt = _Attempt()
+    try:
+        for raw in _lines(stream, cells_mod.MAX_LINE):
+            dog.heard(cell_timeout + grace)
+            record = _record(raw)
+            if record is None:
+                attempt.problem = "its results channel carried a line that is not a record"
+                break
+            if record.get("event") == "ready":
+                attempt.ready = True
+                continue
+            if record.get("event") == "done":
+                continue
+            i = attempt.answered
+            if record.get("event") != "cell" or i >= len(groups) or record.get("i") != i \
+                    or record.get("key") != groups[i][0].key:
+                attempt.problem = f"its results channel named a cell out of turn (expected #{i})"
+                break
+            for cell in groups[i]:
+                tol = matrix.tolerance_for(cell.format)
+                out.write(judge.judge(cell, env.id, record, records.get(cell), (tol.rtol, tol.atol), cell_timeout))
+            attempt.answered += 1
+    finally:
+        dog.stop()
+        stream.kill()
+        attempt.code, attempt.stderr = stream.finish()
+    if dog.fired:
+        attempt.problem = f"it said nothing for {dog.allowance:.0f} s"
+    return attempt
+
+
+def _record(raw):
+    """One line of the loader's channel as a dict, or None."""
+    if raw is None:
+        return None
+    try:
+        record = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
 def load_env(runner, matrix, env, built, plan, tree, emulated=False, only=None, separate=(), cell_timeout=None):
-    """Load every cell this consumer has not computed yet, appending to its results file."""
+    """Load every cell this consumer has not computed yet, appending to its results file; a loader
+    that dies costs the cell it was on (a crash, with the evidence), and the rest go on."""
     if not built.ok:
         return Loaded(env.id, False, error=f"environment failed to build: {built.error}")
-    wanted, results = plan.wanted, tree.results(env.id)
+    wanted = plan.wanted
     if not plan.todo:
         return Loaded(env.id, True, total=len(wanted))
-    todo, siblings = cells_mod.dedupe(plan.todo, separate)
-    tasks = tree.tasks(env.id)
-    write_json(tasks, {"schema": SCHEMA_VERSION, "consumer": env.id, "tolerances": _tolerances(matrix),
-                       "cells": [cell.to_task() for cell in todo]})
-    os.chmod(tasks, 0o644)  # the sandbox's unprivileged user reads it
-    cells_mod.open_for_append(results)
     cell_timeout = cell_timeout or (EMULATED_CELL_TIMEOUT if emulated else CELL_TIMEOUT)
-    start = time.monotonic()
-    code, stdout, stderr = runner.run(
-        built, "load",
-        ["--tasks", "{tasks}", "--artifacts", "{artifacts}", "--out", "{results}", "--consumer", env.id,
-         "--timeout", str(cell_timeout), "--memory", str(CELL_MEMORY)],
-        {"tasks": (tasks, True), "artifacts": (tree.root / "artifacts", True), "results": (results, False)},
-        timeout=cell_timeout * len(todo) + 600, limits=Limits(), sandbox=True, job=results)
-    log = tree.load_log(env.id)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    log.write_text(stdout + stderr, encoding="utf-8")
-    cells_mod.copy_siblings(results, siblings)
+    records = ProducerRecords(tree)
+    out = _Results(tree.results(env.id))
+    start, computed, error = time.monotonic(), 0, ""
+    log_parts = []
+    try:
+        usable = []
+        for cell in plan.todo:
+            expected = records.get(cell)
+            if isinstance(expected, str):  # one bad producer record costs only its own cells
+                line = judge.base_line(cell, env.id)
+                line["error"] = {"type": "ProducerRecord", "message": judge.text(expected)}
+                out.write(line)
+            else:
+                usable.append(cell)
+        inputs = {cell.key: records.get(cell)["input_sha256"] for cell in usable}
+        remaining = cells_mod.dedupe(usable, separate, inputs)
+        while remaining:
+            attempt = _run_loader(runner, matrix, env, built, remaining, tree, records, out, cell_timeout, emulated)
+            log_parts.append(attempt.stderr)
+            remaining = remaining[attempt.answered:]
+            if not remaining:
+                break
+            last = (attempt.stderr.strip().splitlines() or ["no output"])[-1][:300]
+            why = attempt.problem or f"it exited with code {attempt.code}"
+            if not attempt.ready:
+                error = f"the loader stopped before its first cell: {why}: {last}"
+                break
+            for cell in remaining[0]:  # the cell it was on: a finding, never loaded again
+                line = judge.base_line(cell, env.id)
+                line.update(status=Status.CRASH, exit_code=attempt.code, error={
+                    "type": "LoaderDied", "message": judge.text(f"the loader stopped on this cell ({why}); "
+                                                                f"its last words: {last}")})
+                out.write(line)
+            remaining = remaining[1:]
+    finally:
+        computed = out.count
+        out.close()
+        log = tree.load_log(env.id)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text("\n".join(log_parts), encoding="utf-8")
     seconds = time.monotonic() - start
-    computed = len(cells_mod.read_all(tree.result_files(env.id))) - plan.done if not only else len(plan.todo)
-    if code != 0:
-        last = (stderr.strip().splitlines() or ["no output"])[-1]
-        return Loaded(env.id, False, len(wanted), computed, seconds, f"loader exited {code}: {last} (log: {log})")
+    if error:
+        return Loaded(env.id, False, len(wanted), computed, seconds, f"{error} (log: {log})")
     return Loaded(env.id, True, len(wanted), computed, seconds)
 
 

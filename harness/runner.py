@@ -56,6 +56,26 @@ class Runner:
                           mem_limit=limits.memory, pids_limit=limits.pids, timeout=timeout,
                           sandbox=sandbox, labels=labels)
 
+    def start(self, built, module, args, mounts, *, limits=None, job=None):
+        """Start a module whose stdout is read as it comes (the load stage's results channel):
+        a sandboxed container, or a venv child process (no isolation); returns a Streamed."""
+        if self.backend != "docker":
+            where = {name: str(Path(host).resolve()) for name, (host, _) in mounts.items()}
+            env = dict(os.environ, **THREAD_ENV, **dict(built.runtime), PYTHONPATH=str(INSIDE.parent))
+            python = str(Path(built.tag) / "bin" / "python")
+            return ProcessStream([python, "-m", f"inside.{module}", *_fill(args, where)], env)
+        where = {name: f"/mnt/{name}" for name in mounts}
+        binds = [(str(INSIDE), "/opt/harness/inside", True)]
+        binds += [(str(Path(host).resolve()), where[name], ro) for name, (host, ro) in mounts.items()]
+        env = dict(THREAD_ENV, **dict(built.runtime), PYTHONPATH="/opt/harness", HOME="/tmp")
+        limits = limits or Limits()
+        labels = _job_labels(job)
+        if labels:
+            engine.kill_labelled(self.client, labels)
+        return engine.start(self.client, built.tag, ["python", "-m", f"inside.{module}", *_fill(args, where)],
+                            mounts=binds, environment=env, user=limits.user, mem_limit=limits.memory,
+                            pids_limit=limits.pids, labels=labels)
+
     def stop(self, job):
         """Remove a container a killed run left working on this job (docker only)."""
         if self.backend == "docker":
@@ -72,6 +92,40 @@ class Runner:
         except subprocess.TimeoutExpired as exc:
             return -9, exc.stdout or "", f"timed out after {timeout}s"
         return proc.returncode, proc.stdout, proc.stderr
+
+
+class ProcessStream:
+    """A local child process read like a Streamed container (the virtualenv backend)."""
+
+    def __init__(self, command, env):
+        import tempfile
+
+        self._err = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=self._err,
+                                     stdin=subprocess.DEVNULL)
+
+    def chunks(self):
+        """Its stdout, in pieces, until it exits or is killed."""
+        while True:
+            chunk = self.proc.stdout.read1(1 << 16)
+            if not chunk:
+                return
+            yield chunk
+
+    def kill(self):
+        """Stop it at once."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+
+    def finish(self, tail=200):
+        """(exit code, the last lines of its stderr)."""
+        self.proc.stdout.close()
+        code = self.proc.wait()
+        size = self._err.seek(0, os.SEEK_END)
+        self._err.seek(max(0, size - (1 << 16)))
+        err = self._err.read().decode("utf-8", "replace")
+        self._err.close()
+        return code, "\n".join(err.splitlines()[-tail:])
 
 
 def _job_labels(job):

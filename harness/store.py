@@ -13,16 +13,22 @@ INSIDE = Path(__file__).resolve().parent / "inside"
 
 
 # Modules only the load stage runs: changing them must not redo every dump.
-LOAD_ONLY = ("load.py", "isolate.py", "loaders.py", "compare.py")
+LOAD_ONLY = ("load.py", "isolate.py", "loaders.py", "scan.py", "onnx_check.py", "seccomp.py")
+# What else a load verdict depends on, on the host: the judge and the trust policy.
+JUDGES = (Path(__file__).resolve().parent / "judge.py", Path(__file__).resolve().parent / "data" / "trust.json")
 
 
 def inside_hash(stage="load"):
-    """A hash of the code that runs inside environments for a stage: part of its cache keys."""
+    """A hash of the code that runs inside environments for a stage, and for loads of the code and
+    policy that judge them: part of its cache keys."""
     digest = hashlib.sha256()
     for path in sorted(INSIDE.glob("*.py")):
         if stage == "dump" and path.name in LOAD_ONLY:
             continue
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    if stage == "load":
+        for path in JUDGES:
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 
 

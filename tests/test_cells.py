@@ -13,36 +13,47 @@ def _cell(fmt, sha="a" * 64, estimator="LogisticRegression", key=None):
 
 def test_identical_pickle_family_artifacts_load_once():
     cells = [_cell("pickle"), _cell("pickle-p5"), _cell("cloudpickle"), _cell("joblib"), _cell("pickle", "b" * 64, "Ridge")]
-    todo, siblings = cells_mod.dedupe(cells)
-    assert [c.format for c in todo] == ["pickle", "joblib", "pickle"]
-    assert [c.format for c in siblings[todo[0].key]] == ["pickle-p5", "cloudpickle"]
-    todo, _ = cells_mod.dedupe(cells, separate=("cloudpickle",))  # a consumer without cloudpickle
-    assert "cloudpickle" in [c.format for c in todo]
+    groups = cells_mod.dedupe(cells)
+    assert [[c.format for c in g] for g in groups] == [["pickle", "pickle-p5", "cloudpickle"], ["joblib"], ["pickle"]]
+    groups = cells_mod.dedupe(cells, separate=("cloudpickle",))  # a consumer without cloudpickle
+    assert ["cloudpickle"] in [[c.format for c in g] for g in groups]
 
 
-def test_siblings_get_the_representatives_outcome(tmp_path):
-    path = tmp_path / "r.jsonl"
-    rep, twin = _cell("pickle"), _cell("cloudpickle")
-    path.write_text(json.dumps({"schema": SCHEMA_VERSION, "key": rep.key, "format": "pickle", "status": "identical"}) + "\n")
-    assert cells_mod.copy_siblings(path, {rep.key: [twin]}) == 1
-    assert cells_mod.copy_siblings(path, {rep.key: [twin]}) == 0  # never twice
-    got = cells_mod.read_results(path)
-    assert got[twin.key]["status"] == "identical" and got[twin.key]["same_as"] == "None/None/pickle"
-    assert got[twin.key]["format"] == "cloudpickle"
-
-
-def test_a_twin_producers_identical_artifact_keeps_its_own_producer(tmp_path):
-    path = tmp_path / "r.jsonl"
+def test_identical_bytes_on_another_input_load_apart():
     amd = _cell("pickle", key="amd")
     arm = cells_mod.Cell("arm", "p-arm64", amd.estimator, "pickle", "p-arm64/x", "p-arm64/o.json", amd.sha256,
                          amd.cls, None, amd.task)
-    todo, siblings = cells_mod.dedupe([amd, arm])
-    assert todo == [amd] and siblings == {"amd": [arm]}
-    path.write_text(json.dumps({"schema": SCHEMA_VERSION, "key": "amd", "producer": "p", "estimator": amd.estimator,
-                                "format": "pickle", "status": "warning"}) + "\n")
-    cells_mod.copy_siblings(path, siblings)
-    got = cells_mod.read_results(path)["arm"]
-    assert (got["producer"], got["format"], got["same_as"]) == ("p-arm64", "pickle", f"p/{amd.estimator}/pickle")
+    assert cells_mod.dedupe([amd, arm], inputs={"amd": "1", "arm": "1"}) == [[amd, arm]]
+    assert cells_mod.dedupe([amd, arm], inputs={"amd": "1", "arm": "2"}) == [[amd], [arm]]
+
+
+def test_a_twin_producers_identical_artifact_is_judged_against_its_own_outputs():
+    import base64
+    import io
+
+    import numpy as np
+
+    from harness import judge
+
+    def npy(values):
+        buf = io.BytesIO()
+        np.save(buf, np.asarray(values), allow_pickle=False)
+        return {"kind": "ok", "npy": base64.b64encode(buf.getvalue()).decode(), "sparse": False}
+
+    amd = _cell("pickle", key="amd")
+    arm = cells_mod.Cell("arm", "p-arm64", amd.estimator, "pickle", "p-arm64/x", "p-arm64/o.json", amd.sha256,
+                         amd.cls, None, amd.task)
+    child = json.dumps({"load": "ok", "warnings": [], "methods": {"predict_proba": npy([0.25, 0.75])}})
+    record = {"event": "cell", "i": 0, "key": "amd", "child": child, "outcome": {"exit_code": 0}}
+
+    def outputs(values):
+        return {"schema": SCHEMA_VERSION, "task": "classification", "input_sha256": "0" * 64,
+                "methods": {"predict_proba": {"dtype": "float64", "shape": [2], "data": values}}}
+
+    # One load's raw outputs, two verdicts: the arm64 producer recorded other predictions.
+    assert judge.judge(amd, "c", record, outputs([0.25, 0.75]), (1e-7, 1e-10), 60)["status"] == "identical"
+    got = judge.judge(arm, "c", record, outputs([0.25, 0.5]), (1e-7, 1e-10), 60)
+    assert (got["status"], got["producer"], got["key"]) == ("mismatch", "p-arm64", "arm")
 
 
 def test_partial_last_line_is_ignored_then_cut(tmp_path):

@@ -58,25 +58,44 @@ def cells_of(artdir, producer):
     return out
 
 
+def _cell(task):
+    """The host's Cell of a task dict of cells_of."""
+    from harness.cells import Cell
+    return Cell(task["key"], task["producer"], task["estimator"], task["format"], task["file"],
+                task["outputs"], task["sha256"], task["class"], None, task["task"])
+
+
 def run_load(tmp_path, artdir, cells, python=sys.executable, timeout=30, memory=None,
-             env_extra=None, name="results.jsonl"):
-    """Run the loader as a subprocess; (process, {key: line}, lines in file order)."""
+             env_extra=None, name="results"):
+    """Run the loader as a subprocess and judge its records as the host does;
+    (process, {key: line}, lines in channel order)."""
+    from harness import judge, trust
+
+    outputs = dict((c["outputs"], json.loads((artdir / c["outputs"]).read_text())) for c in cells)
     tasks = tmp_path / ("tasks-%s.json" % name)
-    tasks.write_text(json.dumps({"schema": 1, "consumer": "c-test", "tolerances": TOLERANCES,
-                                 "cells": cells}))
-    out = tmp_path / name
+    tasks.write_text(json.dumps(dict(trust.policy(), schema=1, consumer="c-test", cells=[
+        _cell(c).to_task(outputs[c["outputs"]]["input_sha256"]) for c in cells])))
     if str(python) == sys.executable:
         cmd, pythonpath = [sys.executable, "-m", "harness.inside.load"], REPO
     else:
         cmd, pythonpath = [str(python), "-m", "inside.load"], REPO / "harness"
-    cmd += ["--tasks", str(tasks), "--artifacts", str(artdir), "--out", str(out),
-            "--consumer", "c-test", "--timeout", str(timeout)]
+    cmd += ["--tasks", str(tasks), "--artifacts", str(artdir), "--timeout", str(timeout)]
     if memory:
         cmd += ["--memory", str(memory)]
     env = dict(os.environ, PYTHONPATH=str(pythonpath))
     env.update(env_extra or {})
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    lines = [json.loads(x) for x in out.read_text().splitlines()] if out.exists() else []
+    records = [json.loads(x) for x in proc.stdout.splitlines()]
+    assert records and records[0]["event"] == "ready", proc.stderr
+    lines = []
+    for rec in records:
+        if rec.get("event") == "cell":
+            cell = cells[rec["i"]]
+            tol = TOLERANCES.get(cell["format"], TOLERANCES["default"])
+            line = judge.judge(_cell(cell), "c-test", rec, outputs[cell["outputs"]],
+                               (tol["rtol"], tol["atol"]), timeout)
+            line["seconds"] = rec["seconds"]
+            lines.append(line)
     return proc, dict((r["key"], r) for r in lines), lines
 
 
@@ -148,18 +167,15 @@ def leftover_processes(marker):
 
 def test_control_cells_are_identical(artdir, tmp_path):
     cells = list(cells_of(artdir, "p-new").values())
-    # A results file that a killed run left with a partial last line: appended to, cut first.
-    (tmp_path / "results.jsonl").write_text('{"key": "earlier"}\n{"key": "half a li')
     proc, by_key, lines = run_load(tmp_path, artdir, cells)
     assert proc.returncode == 0, proc.stderr
-    assert [r["key"] for r in lines] == ["earlier"] + [c["key"] for c in cells]
-    del by_key["earlier"]
+    assert [r["key"] for r in lines] == [c["key"] for c in cells]
     for key, rec in by_key.items():
         expected = "close" if key.endswith("/onnx") else "identical"
         assert rec["status"] == expected, (key, rec["error"], rec["methods"])
         assert rec["schema"] == 1 and rec["consumer"] == "c-test" and rec["error"] is None
         assert rec["exit_code"] == 0 and rec["signal"] is None and rec["seconds"] > 0
-    assert by_key["p-new/LogisticRegression/skops"]["untrusted"] == []
+    assert by_key["p-new/LogisticRegression/skops"]["untrusted"] == []  # nothing beyond skops' defaults
     onnx = by_key["p-new/LogisticRegression/onnx"]["methods"]
     assert onnx["predict"]["status"] == "identical" and onnx["predict_proba"]["status"] == "close"
     assert onnx["decision_function"]["status"] == "missing"  # no such ONNX output: no finding
@@ -235,8 +251,7 @@ def test_not_applicable_before_loading(artdir, tmp_path):
 def test_bad_tasks_and_usage_exit_2(tmp_path):
     tasks = tmp_path / "tasks.json"
     tasks.write_text(json.dumps({"schema": 99, "cells": []}))
-    cmd = [sys.executable, "-m", "harness.inside.load", "--artifacts", str(tmp_path),
-           "--out", str(tmp_path / "r.jsonl"), "--consumer", "c"]
+    cmd = [sys.executable, "-m", "harness.inside.load", "--artifacts", str(tmp_path)]
     env = dict(os.environ, PYTHONPATH=str(REPO))
     bad = subprocess.run(cmd + ["--tasks", str(tasks)], env=env, capture_output=True, text=True)
     assert bad.returncode == 2 and "schema 99" in bad.stderr
@@ -274,11 +289,11 @@ def test_an_optional_import_that_crashes_is_probed_in_a_child(tmp_path):
     assert proc.stdout.strip() == "False True {'crashy': 'import crashy crashes this environment (SIGSEGV)'}"
 
 
-def test_trust_policy_keeps_only_the_stack_under_test():
-    from harness.inside.loaders import Refused, outside_policy
+def test_skops_trusts_exact_types_never_callables():
+    from harness import trust
 
-    needed = ["sklearn.tree._tree.Tree", "numpy.dtype", "scipy.sparse._csr.csr_matrix"]
-    assert outside_policy(needed) == []
-    assert outside_policy(needed + ["builtins.eval", "posix.system", "builtins.eval", "sklearnx.Evil"]) == [
-        "builtins.eval", "posix.system", "sklearnx.Evil"]  # a look-alike package is no sklearn
-    assert "refused to trust builtins.eval" in str(Refused(["builtins.eval"]))
+    policy = trust.policy()
+    assert "sklearn.tree._tree.Tree" in policy["skops_trusted"]
+    assert not [t for t in policy["skops_trusted"] if t.startswith(("builtins.eval", "posix.", "os."))]
+    assert "numpy.log1p" not in policy["skops_trusted"]  # a function: never trusted
+    assert all(not m.startswith(("os", "posix", "builtins", "subprocess")) for m in policy["preload"])

@@ -1,10 +1,9 @@
-"""Running one cell in a forked child (own process group, memory limit, timeout), after the
-parent has imported once what the children need."""
+"""Running one cell in a forked child that cannot reach the loader: own session, memory limit,
+timeout, no inherited descriptors, a seccomp filter; every process it started dies with it."""
 
 import faulthandler
 import gc
 import importlib
-import json
 import os
 import resource
 import select
@@ -15,15 +14,16 @@ import warnings
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                     "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
-# Packages whose modules the parent may import for an artifact, having read (never run) it.
-ALLOWED = frozenset(("sklearn", "numpy", "scipy", "joblib", "threadpoolctl", "cloudpickle",
-                     "skops", "collections", "copyreg", "builtins", "_codecs", "functools",
-                     "operator", "_operator", "datetime", "numbers", "enum", "array"))
 CHILD_FAILED = 70       # exit code of a child whose harness code failed (EX_SOFTWARE)
-_MAX_RESULT = 1 << 24   # no honest result line is longer
+MAX_PAYLOAD = 32 << 20  # bytes a child may return; an honest cell returns a few kB
 _POLL = 0.05            # how often a wait also checks whether the child died without a result
-_IMPORTED = {}          # module -> warnings its first import raised, replayed for every cell
-_LIBC = None            # libc for prctl, once become_subreaper() has found it
+_LIBC = None            # libc for prctl, once protect_loader() has found it
+# Signals a loader never needs: ignored, so a child that sends them changes nothing. SIGKILL and
+# SIGSTOP cannot be ignored; as PID 1 of a container the kernel drops them when they come from
+# inside it (a PID namespace's init only receives the signals it has a handler for).
+_IGNORED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM",
+            "SIGVTALRM", "SIGPROF", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGPIPE", "SIGXCPU",
+            "SIGXFSZ", "SIGWINCH", "SIGCONT", "SIGURG", "SIGIO", "SIGPWR", "SIGTRAP")
 
 
 def limit_threads_env():
@@ -35,6 +35,38 @@ def limit_threads_env():
     # on a futex and no child uses it.
     warnings.filterwarnings("ignore", message=r".*use of fork\(\) may lead to deadlocks",
                             category=DeprecationWarning)
+
+
+def _libc():
+    global _LIBC
+    if _LIBC is None:
+        try:
+            import ctypes
+            _LIBC = ctypes.CDLL(None, use_errno=True)
+        except Exception:  # noqa: BLE001 - no prctl: the protections below are skipped
+            _LIBC = False
+    return _LIBC or None
+
+
+def protect_loader():
+    """Make the loader unreachable from its children: not dumpable (no ptrace, no /proc/1/mem,
+    no /proc/1/fd), signals ignored, orphans reparented here. Returns what could not be done."""
+    missing = []
+    libc = _libc()
+    if libc is None or libc.prctl(4, 0, 0, 0, 0) != 0:  # PR_SET_DUMPABLE 0
+        missing.append("not dumpable")
+    if libc is None or libc.prctl(36, 1, 0, 0, 0) != 0:  # PR_SET_CHILD_SUBREAPER
+        missing.append("subreaper")
+    for name in _IGNORED:
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # qemu-user hangs writing a core file
+    return missing
+
+
+def is_container_init():
+    """True when this process is PID 1: kill(-1) then reaches every other process there."""
+    return os.getpid() == 1
 
 
 # Compiled optional packages that can crash the interpreter on import (onnxruntime's aarch64
@@ -49,7 +81,6 @@ def probe_import(name, timeout=300):
     pid = os.fork()
     if pid == 0:
         try:
-            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 importlib.import_module(name)
@@ -74,20 +105,23 @@ def probe_import(name, timeout=300):
     return True
 
 
+# What the parent imports before any cell: the stack and the format libraries.
+WARM = ("numpy", "scipy.sparse", "sklearn", "joblib", "cloudpickle", "skops.io", "onnxruntime",
+        "threadpoolctl",
+        # Experimental estimators are public only after their enabler (0.24).
+        "sklearn.experimental.enable_hist_gradient_boosting",
+        "sklearn.experimental.enable_iterative_imputer",
+        "sklearn.experimental.enable_halving_search_cv")
+
+
 def warm_up():
     """Import the stack once in the parent so that no child pays for it; threadpoolctl holds
     the pools at one thread where the variables came too late."""
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # qemu-user hangs writing a core file
     for name in PROBED:
         probe_import(name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for name in ("numpy", "scipy.sparse", "sklearn", "joblib", "cloudpickle", "skops.io",
-                     "onnxruntime", "threadpoolctl",
-                     # Experimental estimators are public only after their enabler (0.24).
-                     "sklearn.experimental.enable_hist_gradient_boosting",
-                     "sklearn.experimental.enable_iterative_imputer",
-                     "sklearn.experimental.enable_halving_search_cv"):
+        for name in WARM:
             if name in BROKEN:
                 continue
             try:
@@ -120,85 +154,74 @@ def _exercise():
         getattr(model, method)(X)
 
 
-def preload(path, fmt):
-    """Import the allow-listed modules an artifact names; returns the warnings their first
-    import raised (a fresh process would have seen them while loading)."""
-    from .loaders import artifact_modules  # numpy: only after limit_threads_env()
-
-    caught_all = []
-    for name in sorted(n for n in artifact_modules(path, fmt) if n.split(".")[0] in ALLOWED):
-        if name not in _IMPORTED:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                try:
-                    importlib.import_module(name)
-                except Exception:  # noqa: BLE001 - e.g. a moved private module: the child says
-                    pass
-            _IMPORTED[name] = list(caught)
-        caught_all.extend(_IMPORTED[name])
-    return caught_all
-
-
-def become_subreaper():
-    """Have orphaned grandchildren reparented here (Linux), so they are reaped even when this
-    is PID 1 of a container; harmless where prctl is missing."""
-    global _LIBC
-    try:
-        import ctypes
-        _LIBC = ctypes.CDLL(None)
-        _LIBC.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-    except Exception:  # noqa: BLE001
-        _LIBC = None
-
-
-def reap(block_seconds=0.0):
-    """Collect exited children and reparented orphans (no zombies), waiting at most
-    block_seconds for the ones still dying."""
-    deadline = time.monotonic() + block_seconds
+def end_every_process(whole_container, pgid, seconds=10.0):
+    """Kill what a cell started and reap it: as PID 1 every other process of the container
+    (kill(-1) spares only the caller), whatever it did to its group or session; elsewhere the
+    cell's process group. Returns False when something still lives after `seconds`."""
+    deadline = time.monotonic() + seconds
     while True:
         try:
-            if os.waitpid(-1, os.WNOHANG)[0] == 0:
-                if time.monotonic() >= deadline:
-                    return
-                time.sleep(0.01)
+            if whole_container:
+                os.kill(-1, signal.SIGKILL)
+            else:
+                os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+            if not whole_container:
+                return True  # children outside the group are reaped by later calls
         except ChildProcessError:
-            return
+            return True  # no child left: every process of the cell is gone and reaped
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.001)
 
 
-def _kill_group(pgid):
-    # The child called setsid(): its pid names the group of everything it forked (a fork in
-    # flight when the group is signalled is aborted by the kernel).
+def _close_inherited(keep):
     try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:
+        fds = range(3, 1 << 16)
+    for fd in fds:
+        if fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # the listing's own descriptor, already closed
 
 
-def _setup_child(memory, log_fd, close_fds):
+def _setup_child(memory, log_fd, pipe_fd):
     os.setsid()
-    if _LIBC is not None:
-        _LIBC.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die if the loader is killed
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_DFL)
+    libc = _libc()
+    if libc is not None:
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die if the loader is killed
+    for name in _IGNORED + ("SIGINT", "SIGTERM"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # as Python sets it: broken pipes raise
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     if memory:
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    for fd in close_fds:
-        os.close(fd)
+    # Native libraries print to fd 1 and 2: into the cell's log, never the loader's channel.
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    _close_inherited((0, 1, 2, pipe_fd))  # the results channel and every other inherited fd
     try:  # when memory runs out in the container, the kernel kills the cell, not the loader
         with open("/proc/self/oom_score_adj", "w") as fh:
             fh.write("1000")
     except OSError:
         pass
-    # Native libraries print to fd 1 and 2: into the cell's log, not the progress output.
-    os.dup2(log_fd, 1)
-    os.dup2(log_fd, 2)
+    from . import seccomp
+    seccomp.install()  # no ptrace, no cross-process memory calls (where the kernel lets us)
     faulthandler.enable(file=sys.stderr)  # a segfault leaves its Python stack in the log
 
 
-def run(work, timeout, memory, log_fd, close_fds=()):
-    """Call work() in a forked child; returns (its JSON-able result or None, outcome) where
-    outcome is {"timed_out": bool, "signal": int or None, "exit_code": int or None}."""
+def run(work, timeout, memory, log_fd, whole_container):
+    """Call work() -> bytes in a forked child; returns (payload or None, outcome) where outcome
+    is {"timed_out", "signal", "exit_code", "oversize", "survivors"}; every process the child
+    started is dead and reaped on return."""
     read_fd, write_fd = os.pipe()
     if hasattr(gc, "freeze"):
         gc.freeze()  # the parent's objects leave the collector: children touch fewer pages
@@ -207,13 +230,13 @@ def run(work, timeout, memory, log_fd, close_fds=()):
         code, me = CHILD_FAILED, os.getpid()
         try:
             os.close(read_fd)
-            _setup_child(memory, log_fd, close_fds)
-            result = work()
+            _setup_child(memory, log_fd, write_fd)
+            payload = work()
             if os.getpid() != me:  # a process the artifact forked came back here: no result
                 os._exit(0)
-            line = json.dumps(result, allow_nan=True, default=str).encode("utf-8") + b"\n"
-            while line:
-                line = line[os.write(write_fd, line):]
+            payload = payload + b"\n"
+            while payload:
+                payload = payload[os.write(write_fd, payload):]
             code = 0
         except BaseException:  # noqa: BLE001 - the log says why, the exit code that it failed
             if os.getpid() != me:
@@ -224,11 +247,12 @@ def run(work, timeout, memory, log_fd, close_fds=()):
             os._exit(code)
     os.close(write_fd)
     try:
-        return _collect(pid, read_fd, time.monotonic() + timeout)
+        payload, outcome = _collect(pid, read_fd, time.monotonic() + timeout)
     finally:
-        _kill_group(pid)  # whatever the cell left behind, e.g. forked daemons
         os.close(read_fd)
-        reap()
+        survivors = not end_every_process(whole_container, pid)
+    outcome["survivors"] = survivors
+    return payload, outcome
 
 
 def _wait_exit(pid, deadline):
@@ -242,10 +266,14 @@ def _wait_exit(pid, deadline):
 
 
 def _collect(pid, read_fd, deadline):
-    # The end of the line, not the end of the pipe, says the result is whole: grandchildren
+    # The end of the line, not the end of the pipe, says the payload is whole: grandchildren
     # may hold the pipe open after the child is gone.
-    buf, status, late = b"", None, False
-    while not buf.endswith(b"\n") and len(buf) <= _MAX_RESULT:
+    chunks, size, status, late = [], 0, None, False
+    outcome = {"timed_out": False, "signal": None, "exit_code": None, "oversize": False}
+    while not (chunks and chunks[-1].endswith(b"\n")):
+        if size > MAX_PAYLOAD:
+            outcome["oversize"] = True
+            break
         left = deadline - time.monotonic()
         if left <= 0:
             late = True
@@ -254,27 +282,29 @@ def _collect(pid, read_fd, deadline):
             chunk = os.read(read_fd, 1 << 16)
             if not chunk:
                 break
-            buf += chunk
+            chunks.append(chunk)
+            size += len(chunk)
             continue
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:  # dead, while a grandchild holds the pipe open; what it wrote is in the pipe
-            if select.select([read_fd], [], [], 0)[0]:
-                buf += os.read(read_fd, 1 << 20)
+            while size <= MAX_PAYLOAD and select.select([read_fd], [], [], 0)[0]:
+                chunk = os.read(read_fd, 1 << 16)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
             break
         status = None
-    outcome = {"timed_out": False, "signal": None, "exit_code": None}
-    if buf.endswith(b"\n"):
-        try:
-            # Only os._exit(0) follows the line: the caller kills the group and its exit is
-            # reaped later, so the child's teardown overlaps the next cell.
-            return json.loads(buf.decode("utf-8")), dict(outcome, exit_code=0)
-        except ValueError:
-            pass
+    payload = b"".join(chunks)
+    if payload.endswith(b"\n") and not outcome["oversize"]:
+        # Only os._exit(0) follows the line: the caller kills what is left.
+        outcome["exit_code"] = 0
+        return payload[:-1], outcome
+    if outcome["oversize"]:
+        return None, outcome
     if status is None:
         status = _wait_exit(pid, time.monotonic() if late else deadline)
     if status is None:
-        _kill_group(pid)
-        os.waitpid(pid, 0)
         outcome["timed_out"] = True
     elif os.WIFSIGNALED(status):
         outcome["signal"] = os.WTERMSIG(status)

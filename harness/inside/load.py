@@ -1,9 +1,14 @@
-"""Load every cell of a task file, each in a forked child: python -m inside.load --tasks ..."""
+"""Load every cell of a task file, each in a forked child, and write one record per cell to the
+loader's own stdout, which no child can reach: python -m inside.load --tasks ...
+
+The loader judges nothing: each record carries the child's raw outputs (.npy bytes) for the
+host to compare with the producer's; identity comes from the task, never from the child.
+"""
 
 import argparse
+import importlib
 import json
 import os
-import signal
 import sys
 import tempfile
 import time
@@ -11,10 +16,10 @@ import warnings
 
 from . import isolate, schema
 from .files import sha256_file
-from .schema import Status
 
 DEFAULT_MEMORY = 2 << 30
-REQUIRED = ("key", "producer", "estimator", "format", "file", "outputs", "sha256")
+REQUIRED = ("key", "format", "file", "sha256", "task", "input_sha256")
+MAX_LOG = 1 << 16  # bytes of a dead child's stderr kept as evidence
 
 
 class BadTasks(Exception):
@@ -22,7 +27,7 @@ class BadTasks(Exception):
 
 
 def read_tasks(path):
-    """The task file, with every cell carrying the keys the loader needs."""
+    """The task file (written by the host), with every cell carrying the keys the loader needs."""
     try:
         with open(path) as fh:
             tasks = json.load(fh)
@@ -39,209 +44,187 @@ def read_tasks(path):
     return tasks
 
 
-def open_results(path):
-    """An append-only fd; a partial last line left by a killed run is cut off first, so the
-    next line does not glue onto it."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    size = os.fstat(fd).st_size
-    with open(path, "rb") as fh:
-        fh.seek(max(0, size - (1 << 20)))
-        tail = fh.read()
-    if tail and not tail.endswith(b"\n"):
-        cut = tail.rfind(b"\n")
-        os.ftruncate(fd, size - len(tail) + cut + 1 if cut >= 0 else 0)
-    return fd
+class Channel(object):
+    """The loader's results: its stdout, moved to a descriptor children never inherit; fd 1
+    itself then points at stderr, so a library's stray print cannot break a record."""
+
+    def __init__(self):
+        self.fd = os.dup(1)
+        os.dup2(2, 1)
+
+    def send(self, record):
+        data = (json.dumps(record, allow_nan=True, default=str) + "\n").encode("utf-8")
+        while data:
+            data = data[os.write(self.fd, data):]
 
 
-def write_line(fd, record):
-    """One JSON line in one write, then fsync: a finished cell survives a kill of the run."""
-    os.write(fd, (json.dumps(record, allow_nan=True, default=str) + "\n").encode("utf-8"))
-    os.fsync(fd)
+def _input(task, expected_hash, hashes):
+    """The prediction input of a task, checked against the producer's hash of it."""
+    from . import data
+    if task not in data.TASKS:
+        raise ValueError("task %r is unknown to this harness's data.py" % task)
+    if task not in hashes:
+        hashes[task] = data.task_hash(task)
+    if hashes[task] != expected_hash:
+        raise ValueError("the prediction input of task %r differs from the producer's "
+                         "(input_sha256 of outputs.json)" % task)
+    return data.dataset(task).X_pred
 
 
-class Context(object):
-    """What the parent reads once and every child inherits: outputs, inputs, tolerances."""
-
-    def __init__(self, tasks, artifacts):
-        from . import data
-        self.data, self.artifacts = data, artifacts
-        self.tolerances = tasks.get("tolerances") or {}
-        self._outputs, self._hashes = {}, {}
-
-    def tolerance(self, fmt):
-        tol = self.tolerances.get(fmt) or self.tolerances.get("default") or {}
-        return float(tol.get("rtol", 1e-7)), float(tol.get("atol", 1e-10))
-
-    def outputs(self, rel):
-        """The producer's outputs.json (cached: seven formats share one)."""
-        if rel not in self._outputs:
-            if len(self._outputs) > 16:
-                self._outputs.clear()
-            with open(os.path.join(self.artifacts, rel)) as fh:
-                record = json.load(fh)
-            schema.check_schema(record, rel)
-            self._outputs[rel] = record
-        return self._outputs[rel]
-
-    def input_for(self, task, expected_hash):
-        """The prediction input of a task, checked against the producer's hash of it."""
-        if task not in self.data.TASKS:
-            raise ValueError("task %r is unknown to this harness's data.py" % task)
-        if task not in self._hashes:
-            self._hashes[task] = self.data.task_hash(task)
-        if self._hashes[task] != expected_hash:
-            raise ValueError("the prediction input of task %r differs from the producer's "
-                             "(input_sha256 of outputs.json)" % task)
-        return self.data.dataset(task).X_pred
+_IMPORTED = {}  # module -> warnings its first import raised, replayed for every cell
 
 
-def evaluate(cell, path, expected, X, tol, import_warnings):
-    """In the child: load, call every method the producer had output for, compare."""
-    from . import compare, loaders
-    from .compare import error_record, warning_records
+def preload(path, fmt, allowed):
+    """Import the modules an artifact names that are on the host's exact list (derived from
+    honest reference dumps); returns the warnings their first import raised."""
+    from . import scan
+    caught_all = []
+    for name in sorted(n for n in scan.artifact_modules(path, fmt) if n in allowed):
+        if name not in _IMPORTED:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    importlib.import_module(name)
+                except Exception:  # noqa: BLE001 - e.g. a moved private module: the child says
+                    pass
+            _IMPORTED[name] = list(caught)
+        caught_all.extend(_IMPORTED[name])
+    return caught_all
 
-    fmt, methods = cell["format"], expected["methods"]
-    wanted = dict((m, r["shape"]) for m, r in methods.items() if "error" not in r)
-    # Warnings the producer's own predictions raised (log of zero...) are not findings.
-    skip = set(t for r in methods.values() for t in r.get("warnings", ()))
-    out = {"status": Status.LOAD_ERROR, "max_abs": None, "max_rel": None, "methods": {},
-           "warnings": list(import_warnings), "error": None, "untrusted": None}
+
+def evaluate(cell, path, X, trusted, imported):
+    """In the child: load, call every method, return the raw outputs as JSON bytes."""
+    from . import loaders
+
+    out = {"load": "ok", "error": None, "warnings": loaders.warning_records(imported),
+           "trusted": None}
     try:
+        if cell["format"] != "onnx" and not loaders.public_class_exists(cell.get("class")):
+            import sklearn
+            return _dumps({"na": "scikit-learn %s has no %s" % (
+                sklearn.__version__, str(cell.get("class")).split(".")[-1][:100])})
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                model = loaders.load(fmt, path, cell.get("untrusted"), out)
+                model, out["trusted"] = loaders.load(cell["format"], path, trusted)
             except MemoryError:
                 raise
             except loaders.Refused as exc:
-                out.update(status=Status.REFUSED, error=error_record(exc), untrusted=exc.types)
-                return out
+                out.update(load="refused", error=loaders.error_record(exc), trusted=exc.types)
+                return _dumps(out)
             except BaseException as exc:  # noqa: BLE001 - SystemExit from a pickle is a finding
-                out["error"] = error_record(exc)
-                out["warnings"] += warning_records(caught)
-                return out
-            out["warnings"] += warning_records(caught)
+                out.update(load="error", error=loaders.error_record(exc))
+                out["warnings"] += loaders.warning_records(caught)
+                return _dumps(out)
+            out["warnings"] += loaders.warning_records(caught)
             del caught[:]
             try:
-                calls = loaders.predict(model, fmt, X, wanted)
+                out.update(loaders.outputs(model, cell["format"], X))
             except MemoryError:
                 raise
-            except Exception as exc:  # noqa: BLE001
-                calls = dict((m, ("error", exc)) for m in wanted)
-            out["warnings"] += warning_records(caught, skip)
+            except Exception as exc:  # noqa: BLE001 - the graph did not run at all
+                out.update(load="predict-error", error=loaders.error_record(exc))
+            out["predict_warnings"] = loaders.warning_records(caught)
     except MemoryError:
         # Out of memory is a crash whether Python raises it or the kernel kills: one outcome.
-        out.update(status=Status.CRASH, error={"type": "MemoryError", "message": (
+        out.update(load="memory", error={"type": "MemoryError", "message": (
             "out of memory: the cell exceeded its address-space limit (--memory)")})
-        return out
-    for method, (kind, value) in calls.items():
-        rec = {"status": kind, "max_abs": None, "max_rel": None, "detail": str(value)[:300]}
-        if kind == "ok":
-            try:
-                rec = compare.compare(value, methods[method], *tol)
-            except Exception as exc:  # noqa: BLE001 - an output that cannot be compared at all
-                rec.update(status=compare.MISMATCH, detail="cannot compare: %(type)s: "
-                           "%(message)s" % error_record(exc))
-        elif kind == compare.ERROR:
-            rec["detail"] = "%(type)s: %(message)s" % error_record(value)
-            out["error"] = out["error"] or error_record(value)
-        elif fmt != "onnx":  # a method gone from the class (ONNX graphs simply lack some)
-            out["error"] = out["error"] or {"type": "AttributeError", "message": rec["detail"]}
-        out["methods"][method] = rec
-    out["status"], out["max_abs"], out["max_rel"] = compare.verdict(
-        out["methods"], out["warnings"], missing_counts=fmt != "onnx")
-    return out
+        out.pop("methods", None)
+        out.pop("graph", None)
+    return _dumps(out)
 
 
-def base_line(cell, consumer):
-    """A result line with every field, before anything is known."""
-    line = dict((k, cell.get(k)) for k in ("key", "producer", "estimator", "format"))
-    line.update(schema=schema.SCHEMA_VERSION, consumer=consumer, status=Status.LOAD_ERROR,
-                max_abs=None, max_rel=None, methods={}, warnings=[], error=None, signal=None,
-                exit_code=None, untrusted=None)
-    return line
+def _dumps(record):
+    return json.dumps(record, allow_nan=True, default=str).encode("utf-8")
 
 
-def run_cell(cell, ctx, options, log_fd, close_fds):
-    """The result line of one cell, whatever happens to it."""
+def _log_tail(fd):
+    size = os.fstat(fd).st_size
+    return os.pread(fd, MAX_LOG, max(0, size - MAX_LOG)).decode("utf-8", "replace")
+
+
+def run_cell(i, cell, options, ctx):
+    """The record of one cell, whatever happens to it."""
     from . import loaders
-    from .compare import error_record, failure, warning_records
-
-    fmt, line = cell["format"], base_line(cell, options.consumer)
-    reason = loaders.not_applicable(cell)
+    record = {"event": "cell", "i": i, "key": cell["key"], "na": None, "error": None,
+              "child": None, "outcome": None, "log": None}
+    reason = loaders.missing_library(cell["format"])
     if reason:
-        line.update(status=Status.NOT_APPLICABLE, error={"type": "NotApplicable",
-                                                         "message": reason})
-        return line
-    path = os.path.join(ctx.artifacts, cell["file"])
+        record["na"] = reason
+        return record
+    path = os.path.join(options.artifacts, cell["file"])
     try:
         if sha256_file(path) != cell["sha256"]:
-            line["error"] = {"type": "ArtifactChanged", "message": "artifact changed since "
-                             "dump: its sha256 is not the one in the task file"}
-            return line
-        expected = ctx.outputs(cell["outputs"])
-        X = ctx.input_for(cell.get("task") or expected.get("task"), expected.get("input_sha256"))
+            record["error"] = {"type": "ArtifactChanged", "message": "artifact changed since "
+                               "dump: its sha256 is not the one in the task file"}
+            return record
+        X = _input(cell["task"], cell["input_sha256"], ctx["hashes"])
     except (OSError, ValueError, KeyError) as exc:
-        line["error"] = error_record(exc)
-        return line
-    imported = warning_records(isolate.preload(path, fmt))
+        record["error"] = loaders.error_record(exc)
+        return record
+    imported = preload(path, cell["format"], ctx["preload"])
+    log_fd = ctx["log"]
     os.ftruncate(log_fd, 0)
     os.lseek(log_fd, 0, os.SEEK_SET)
-    result, outcome = isolate.run(
-        lambda: evaluate(cell, path, expected, X, ctx.tolerance(fmt), imported),
-        options.timeout, options.memory, log_fd, close_fds)
-    line.update(signal=outcome["signal"], exit_code=outcome["exit_code"])
-    if result is None:
-        line["status"], line["error"] = failure(outcome, log_fd, options.timeout)
+    payload, outcome = isolate.run(
+        lambda: evaluate(cell, path, X, ctx["trusted"], imported),
+        options.timeout, options.memory, log_fd, ctx["whole_container"])
+    record["outcome"] = outcome
+    if payload is None:
+        record["log"] = _log_tail(log_fd)
     else:
-        line.update(result)
-    return line
-
-
-def _on_sigterm(signum, frame):
-    raise SystemExit(128 + signum)  # unwinds through isolate.run, which kills the cell's group
+        record["child"] = payload.decode("utf-8", "replace")
+    return record
 
 
 def main(argv=None):
-    """Command line entry point: 0 when every cell has its line, 2 on bad usage or tasks."""
+    """Command line entry point: 0 when every cell has its record, 2 on bad usage or tasks."""
     parser = argparse.ArgumentParser(prog="python -m inside.load", description=__doc__)
     parser.add_argument("--tasks", required=True, help="TASKS.json written by the host")
     parser.add_argument("--artifacts", required=True, help="folder the cells' paths start in")
-    parser.add_argument("--out", required=True, help="RESULTS.jsonl, appended to")
-    parser.add_argument("--consumer", required=True, help="environment id of this consumer")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per cell")
     parser.add_argument("--memory", type=int, default=DEFAULT_MEMORY,
                         help="address-space limit of each cell in bytes (0: none)")
+    parser.add_argument("--require-init", action="store_true",
+                        help="refuse to run unless this is PID 1 (the container sandbox)")
     options = parser.parse_args(argv)
     isolate.limit_threads_env()  # before anything imports numpy
+    channel = Channel()
+    missing = isolate.protect_loader()
+    whole_container = isolate.is_container_init()
+    if options.require_init and not whole_container:
+        sys.stderr.write("inside.load: not PID 1 of a container: cells could outlive their turn\n")
+        return 2
     try:
-        tasks, out_fd = read_tasks(options.tasks), open_results(options.out)
-    except (BadTasks, OSError) as exc:
+        tasks = read_tasks(options.tasks)
+    except BadTasks as exc:
         sys.stderr.write("inside.load: %s\n" % exc)
         return 2
     isolate.warm_up()
-    cells, ctx = tasks["cells"], Context(tasks, options.artifacts)
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    isolate.become_subreaper()
+    cells = tasks["cells"]
     log = tempfile.TemporaryFile()  # the cells' stderr, read back when one crashes
+    ctx = {"hashes": {}, "preload": frozenset(tasks.get("preload") or ()), "log": log.fileno(),
+           "trusted": frozenset(tasks.get("skops_trusted") or ()), "whole_container": whole_container}
+    channel.send({"event": "ready", "schema": schema.SCHEMA_VERSION, "cells": len(cells),
+                  "unprotected": missing, "whole_container": whole_container,
+                  "broken": dict(isolate.BROKEN)})
     start = last = time.time()
-    for i, cell in enumerate(cells, 1):
+    for i, cell in enumerate(cells):
         t0 = time.time()
         try:
-            line = run_cell(cell, ctx, options, log.fileno(), [out_fd])
+            record = run_cell(i, cell, options, ctx)
         except Exception as exc:  # noqa: BLE001 - a harness bug costs one cell, not the run
-            from .compare import error_record
-            line = base_line(cell, options.consumer)
-            line["error"] = error_record(exc, "HarnessError")
-        line["seconds"] = round(time.time() - t0, 4)
-        write_line(out_fd, line)
-        if i % 50 == 0 or time.time() - last >= 5 or i == len(cells):
+            from .loaders import error_record
+            record = {"event": "cell", "i": i, "key": cell["key"], "na": None, "child": None,
+                      "outcome": None, "log": None, "error": error_record(exc, "HarnessError")}
+        record["seconds"] = round(time.time() - t0, 4)
+        channel.send(record)
+        if (i + 1) % 50 == 0 or time.time() - last >= 5 or i + 1 == len(cells):
             last = time.time()
             sys.stderr.write("inside.load: %d/%d cells, %.1f cells/s\n" % (
-                i, len(cells), i / max(last - start, 1e-9)))
+                i + 1, len(cells), (i + 1) / max(last - start, 1e-9)))
             sys.stderr.flush()
-    os.close(out_fd)
-    isolate.reap(5.0)
+    channel.send({"event": "done", "cells": len(cells)})
     return 0
 
 

@@ -1,99 +1,25 @@
-"""Loading one artifact per format and calling its prediction methods (inside the child)."""
+"""In the child: loading one artifact per format, calling its methods, and returning the raw
+outputs as .npy bytes (never pickles), for a process the artifact never touched to judge."""
 
-import bz2
+import base64
 import importlib
 import inspect
 import io
-import lzma
 import pickle
-import pickletools
-import re
 import warnings
-import zipfile
-import zlib
 
 import numpy as np
 
-from . import isolate
-from .compare import fit_shape, onnx_methods
+from . import isolate, onnx_check
 from .compat import version_tuple
-from .schema import FORMATS, TRUSTED_ROOTS
+from .schema import FORMATS, METHODS, TRUSTED_ROOTS
 
 # The module each format needs, besides pickle itself; missing means the cell is n/a.
 LIBRARY = {"joblib": "joblib", "joblib-z": "joblib", "cloudpickle": "cloudpickle",
            "skops": "skops.io", "onnx": "onnxruntime"}
-SCAN_LIMIT = 64 << 20  # bytes of an artifact (decompressed, for joblib-z) read for its imports
-_STRINGS = frozenset(("STRING", "BINSTRING", "SHORT_BINSTRING", "UNICODE", "SHORT_BINUNICODE",
-                      "BINUNICODE", "BINUNICODE8"))
-_DECOMPRESSORS = ((b"x", zlib.decompressobj), (b"BZh", bz2.BZ2Decompressor),
-                  (b"\x1f\x8b", lambda: zlib.decompressobj(16 + zlib.MAX_WBITS)),
-                  (b"\xfd7zXZ\x00", lzma.LZMADecompressor), (b"]\x00\x00", lzma.LZMADecompressor))
-# Module names in the raw bytes: SHORT_BINUNICODE (0x8c, length) or GLOBAL ("c", newline).
-_NAME_BYTES = re.compile(rb"(?:\x8c(.)|c)((?:sklearn|numpy|scipy|joblib|skops|cloudpickle)"
-                         rb"(?:\.[A-Za-z_][A-Za-z0-9_]*)*)(\n?)", re.S)
-
-
-def _head(path):
-    """The first SCAN_LIMIT bytes of a pickle stream, decompressed by joblib's magic numbers
-    (at most SCAN_LIMIT come out: a zip bomb stays small)."""
-    with open(path, "rb") as fh:
-        raw = fh.read(SCAN_LIMIT)
-    for magic, make in _DECOMPRESSORS:
-        if raw.startswith(magic):
-            try:
-                return make().decompress(raw, SCAN_LIMIT)
-            except Exception:  # noqa: BLE001 - a corrupt stream: the child will say so
-                return b""
-    return raw
-
-
-def pickle_modules(data):
-    """Modules named by GLOBAL / STACK_GLOBAL opcodes, read with genops, never unpickled."""
-    found, memo, recent = set(), {}, [None, None]
-    try:
-        for op, arg, _ in pickletools.genops(io.BytesIO(data)):
-            name, value = op.name, None
-            if name in _STRINGS:
-                value = arg if isinstance(arg, str) else None
-            elif name in ("GET", "BINGET", "LONG_BINGET"):
-                value = memo.get(arg)
-            elif name in ("MEMOIZE", "PUT", "BINPUT", "LONG_BINPUT"):
-                memo[len(memo) if name == "MEMOIZE" else arg] = recent[1]
-                continue  # stores the top of the stack, pushes nothing
-            elif name == "FRAME":
-                continue
-            elif name in ("GLOBAL", "INST"):
-                found.add(arg.split(" ")[0])
-            elif name == "STACK_GLOBAL" and recent[0]:
-                found.add(recent[0])  # module and name were the last two pushes
-            recent = [recent[1], value]
-    except Exception:  # noqa: BLE001 - joblib's raw array bytes, or a truncated file
-        # Past the raw bytes genops cannot go on; the names are still there to be found.
-        for m in _NAME_BYTES.finditer(data):
-            size, mod, newline = m.groups()
-            if (size is not None and ord(size) == len(mod)) or (size is None and newline):
-                found.add(mod.decode("ascii"))
-    return found
-
-
-def skops_modules(path):
-    """Every "__module__" in a skops file's schema.json (plain JSON, read with a size cap)."""
-    with zipfile.ZipFile(path) as zf:
-        info = zf.getinfo("schema.json")
-        text = zf.read(info).decode("utf-8") if info.file_size <= SCAN_LIMIT else ""
-    return set(re.findall(r'"__module__":\s*"([\w.]+)"', text))
-
-
-def artifact_modules(path, fmt):
-    """Module names an artifact refers to, read without running it (empty when unreadable)."""
-    try:
-        if fmt == "skops":
-            return skops_modules(path)
-        if fmt == "onnx":
-            return set()
-        return pickle_modules(_head(path))
-    except Exception:  # noqa: BLE001 - unreadable: the child reports it
-        return set()
+MAX_ARRAY = 8 << 20     # bytes of one returned output; honest ones are a few kB
+MAX_MESSAGE = 500
+MAX_WARNINGS = 20
 
 
 def library(fmt):
@@ -108,9 +34,22 @@ def library(fmt):
         return None
 
 
+def missing_library(fmt):
+    """Why this consumer cannot try a format at all (unknown, library missing), or None."""
+    if fmt not in FORMATS:
+        return "format %r is unknown to this harness" % fmt
+    if fmt == "pickle-p5" and pickle.HIGHEST_PROTOCOL < 5:
+        return "pickle protocol 5 needs Python >= 3.8"
+    if library(fmt) is None:
+        broken = isolate.BROKEN.get(LIBRARY[fmt])
+        return broken or "%s is not installed" % LIBRARY[fmt].split(".")[0]
+    return None
+
+
 def public_class_exists(qualname):
     """True when sklearn publishes the class, e.g. sklearn.preprocessing.TargetEncoder for
-    sklearn.preprocessing._target_encoder.TargetEncoder (a moved private module is no n/a)."""
+    sklearn.preprocessing._target_encoder.TargetEncoder (a moved private module is no n/a).
+    Runs in the child: the name comes from the producer's manifest."""
     module, _, name = (qualname or "").rpartition(".")
     parts = module.split(".")
     if parts[0] != "sklearn" or len(parts) < 2:
@@ -128,60 +67,32 @@ def public_class_exists(qualname):
     return False
 
 
-def not_applicable(cell):
-    """Why this consumer cannot try the cell at all (missing library or class), or None."""
-    fmt = cell["format"]
-    if fmt not in FORMATS:
-        return "format %r is unknown to this harness" % fmt
-    if fmt == "pickle-p5" and pickle.HIGHEST_PROTOCOL < 5:
-        return "pickle protocol 5 needs Python >= 3.8"
-    if library(fmt) is None:
-        broken = isolate.BROKEN.get(LIBRARY[fmt])
-        return broken or "%s is not installed" % LIBRARY[fmt].split(".")[0]
-    if fmt != "onnx" and not public_class_exists(cell.get("class")):
-        import sklearn
-        return "scikit-learn %s has no %s" % (sklearn.__version__, cell["class"].split(".")[-1])
-    return None
-
-
 class Refused(Exception):
-    """The artifact needs types outside TRUSTED_ROOTS: it is not loaded at all."""
+    """The artifact needs what the trust policy does not allow: it is not loaded at all."""
 
-    def __init__(self, types):
-        Exception.__init__(self, "refused to trust %s: only types of %s are trusted" % (
-            ", ".join(types), ", ".join(TRUSTED_ROOTS)))
+    def __init__(self, types, why=None):
+        Exception.__init__(self, why or "refused to trust %s: not among the types honest "
+                           "reference dumps need" % ", ".join(types))
         self.types = list(types)
 
 
-def outside_policy(types):
-    """The types whose top-level package is not in TRUSTED_ROOTS, sorted."""
-    return sorted(set(t for t in types if t.split(".")[0] not in TRUSTED_ROOTS))
-
-
-def _load_skops(path, untrusted, used):
-    """skops.io.load across 0.3-0.16 under the trust policy; used["untrusted"] is set to the
-    trusted list passed."""
+def _load_skops(path, trusted_types):
+    """skops.io.load across 0.3-0.16, trusting exactly the types of trusted_types; returns
+    (model, the types passed as trusted)."""
     import skops
     import skops.io as sio
 
     if "trusted" not in inspect.signature(sio.load).parameters:  # < 0.3: no audit, no load
-        raise Refused(["every type (skops %s cannot audit a file)" % skops.__version__])
-    found = _untrusted_types(sio, path)
-    refused = outside_policy(found + list(untrusted or ()))
+        raise Refused(["every type"], "skops %s cannot audit a file" % skops.__version__)
+    found = sorted(set(_untrusted_types(sio, path)))
+    refused = [t for t in found if t not in trusted_types or t.split(".")[0] not in TRUSTED_ROOTS]
     if refused:
         raise Refused(refused)
-    if untrusted is None:  # the producer could not list them: trust what this skops finds
-        untrusted = found
-    used["untrusted"] = untrusted = sorted(untrusted)
     if version_tuple(skops.__version__) >= (0, 10, 0):
-        return sio.load(path, trusted=untrusted or None)
+        return sio.load(path, trusted=found or None), found
     # Before 0.10 a list replaced the default trusted types instead of adding to them, and
-    # True trusted everything: check the extra types ourselves, then trust.
-    extra = sorted(set(_untrusted_types(sio, path)) - set(untrusted))
-    if extra:
-        from skops.io.exceptions import UntrustedTypesFoundException
-        raise UntrustedTypesFoundException(extra)
-    return sio.load(path, trusted=bool(untrusted))
+    # True trusted everything: the audit above is the check, then trust.
+    return sio.load(path, trusted=bool(found)), found
 
 
 def _untrusted_types(sio, path):
@@ -193,6 +104,9 @@ def _untrusted_types(sio, path):
 
 
 def _onnx_session(path):
+    problems = onnx_check.problems(path)
+    if problems:
+        raise Refused([], "; ".join(problems)[:MAX_MESSAGE])
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -206,36 +120,90 @@ def _onnx_session(path):
         return ort.InferenceSession(path, options)
 
 
-def load(fmt, path, untrusted=None, used=None):
-    """One artifact's model (an InferenceSession for ONNX); raises what loading raises.
-    For skops, used["untrusted"] receives the trusted list actually passed."""
+def load(fmt, path, trusted_types):
+    """(model or InferenceSession, skops types trusted or None); raises what loading raises."""
     if fmt in ("pickle", "pickle-p5", "cloudpickle"):
         loader = library(fmt).load  # cloudpickle.load is pickle.load, once cloudpickle is in
         with open(path, "rb") as fh:
-            return loader(fh)
+            return loader(fh), None
     if fmt in ("joblib", "joblib-z"):
-        return library(fmt).load(path)
+        return library(fmt).load(path), None
     if fmt == "skops":
-        return _load_skops(path, untrusted, {} if used is None else used)
+        return _load_skops(path, trusted_types)
     if fmt == "onnx":
-        return _onnx_session(path)
+        return _onnx_session(path), None
     raise ValueError("unknown format %r" % fmt)
 
 
+def error_record(exc, kind=None):
+    """{"type", "message"}: the exception's name and the first line of its message."""
+    lines = str(exc).strip().splitlines()
+    return {"type": kind or type(exc).__name__, "message": (lines[0] if lines else "")[:MAX_MESSAGE]}
+
+
+def warning_records(caught, skip=()):
+    """Warnings as data, without repeats; with the version a scikit-learn estimator was pickled
+    with, where the warning carries it."""
+    out, seen = [], set()
+    for w in caught:
+        category, message = w.category.__name__, str(w.message)[:MAX_MESSAGE]
+        if (category, message) in seen or "%s: %s" % (category, message) in skip:
+            continue
+        seen.add((category, message))
+        version = getattr(w.message, "original_sklearn_version", None)
+        out.append({"category": category, "message": message,
+                    "original_version": str(version)[:40] if version is not None else None})
+    return out[:MAX_WARNINGS]
+
+
+def _plain_array(value):
+    """A dense array whose dtype .npy stores without pickling: object arrays of text become
+    unicode, of numbers numeric; anything else becomes its repr, flagged."""
+    if hasattr(value, "toarray") and hasattr(value, "nnz"):
+        value = value.toarray()
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        keys = sorted(value[0])  # ONNX ZipMap: one {class: probability} per row
+        value = [[row.get(k) for k in keys] for row in value]
+    try:
+        arr = np.asarray(value)
+    except ValueError:  # ragged nested sequences
+        arr = np.asarray(value, dtype=object)
+    if arr.dtype.kind != "O":
+        return arr, False
+    items = arr.ravel().tolist()
+    if all(isinstance(v, str) for v in items):
+        return np.array(items, dtype=str).reshape(arr.shape), False
+    if all(isinstance(v, (bool, int, float)) for v in items):
+        return np.array(items).reshape(arr.shape), False
+    return np.array([repr(v)[:200] for v in items], dtype=str).reshape(arr.shape), True
+
+
+def encode(value):
+    """{"npy": base64 of the .npy bytes, "sparse", "object", "type"} for one output."""
+    sparse = hasattr(value, "toarray") and hasattr(value, "nnz")
+    arr, was_object = _plain_array(value)
+    if arr.nbytes > MAX_ARRAY:
+        raise ValueError("output of %d bytes is over the %d the harness returns" % (arr.nbytes, MAX_ARRAY))
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
+    return {"kind": "ok", "npy": base64.b64encode(buf.getvalue()).decode("ascii"),
+            "sparse": bool(sparse), "object": was_object, "type": type(value).__name__[:60]}
+
+
 def _call(model, method, X):
-    """('ok', output) | ('missing', detail) | ('error', exception) for one Python method."""
+    """One Python method as a returned record: ok (with the output), missing or error."""
     try:
         present = hasattr(model, method)  # available_if checks can raise more than AttributeError
     except Exception as exc:  # noqa: BLE001
-        return "error", exc
+        return {"kind": "error", "error": error_record(exc)}
     if not present:
-        return "missing", "%s has no %s here" % (type(model).__name__, method)
+        return {"kind": "missing"}
     try:
-        return "ok", getattr(model, method)(X)
+        return encode(getattr(model, method)(X))
     except MemoryError:
         raise
     except Exception as exc:  # noqa: BLE001
-        return "error", exc
+        return {"kind": "error", "error": error_record(exc)}
 
 
 def _onnx_input(X, onnx_type):
@@ -249,25 +217,19 @@ def _onnx_input(X, onnx_type):
     return X.astype(np.float64 if "double" in onnx_type else np.float32)
 
 
-def _onnx_predict(session, X, wanted):
-    # Raises when the graph does not run: every method is then an error (the caller's).
+def _onnx_outputs(session, X):
+    """[[graph output name, record]]: the host maps names to methods."""
     inputs = session.get_inputs()
     if len(inputs) != 1:
         raise ValueError("the ONNX graph has %d inputs, the harness feeds one" % len(inputs))
     names = [o.name for o in session.get_outputs()]
     values = session.run(None, {inputs[0].name: _onnx_input(X, inputs[0].type)})
-    mapping = onnx_methods(names, wanted)
-    out = dict((m, ("missing", "no ONNX output for this method")) for m in wanted)
-    for name, value in zip(names, values):
-        if name in mapping:
-            method = mapping[name]
-            out[method] = ("ok", fit_shape(value, wanted[method]))
-    return out
+    return [[str(name)[:100], encode(value)] for name, value in zip(names, values)]
 
 
-def predict(model, fmt, X, wanted):
-    """{method: (kind, value)} for the methods in wanted ({method: producer shape}), called in
-    the order the producer called them (estimators with copy=False may change X in place)."""
+def outputs(model, fmt, X):
+    """{"methods": {method: record}} (every method of METHODS, in that order: estimators with
+    copy=False may change X in place) or {"graph": [[name, record]]} for ONNX."""
     if fmt == "onnx":
-        return _onnx_predict(model, X, wanted)
-    return dict((m, _call(model, m, X)) for m in wanted)
+        return {"graph": _onnx_outputs(model, X)}
+    return {"methods": dict((m, _call(model, m, X)) for m in METHODS)}

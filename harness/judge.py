@@ -1,0 +1,407 @@
+"""The verdict of a cell, decided on the host, a process no artifact touched: the child's raw
+outputs (.npy bytes, read without pickle) against its own producer's recorded outputs."""
+
+import base64
+import hashlib
+import io
+import json
+import re
+import signal
+from pathlib import Path
+
+import numpy as np
+
+from .inside.schema import METHODS, SCHEMA_VERSION, Status
+
+# Method outcomes (the "status" of each entry of a result line's "methods").
+IDENTICAL, CLOSE, MISMATCH, ERROR, MISSING = "identical", "close", "mismatch", "error", "missing"
+# Recorded, and no failure: a method only one side could compute.
+CONSUMER_ONLY, PRODUCER_ERROR = "consumer-only", "producer-error"
+
+MAX_TEXT = 500          # characters of any message kept from a child or a producer
+MAX_WARNINGS = 20
+MAX_ELEMENTS = 10_000_000  # of one output, producer's or consumer's
+ALLOWED_KINDS = "biufcUSO"  # dtypes an honest output has: no structured, void or datetime
+
+# Kinds within one group compare with each other: int64 labels against int32 are the same labels,
+# but a float where the producer had an int is a change of type.
+_GROUP = {"b": "bool", "i": "int", "u": "int", "f": "float", "c": "float",
+          "U": "text", "S": "text", "O": "text"}
+
+
+def code_hash():
+    """A hash of this module: a change of the judgement recomputes every cell."""
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+
+
+class Unusable(ValueError):
+    """A record from the child or the producer that cannot be judged; the message says why."""
+
+
+def text(value, limit=MAX_TEXT):
+    """An untrusted value as a bounded string."""
+    return str(value)[:limit] if value is not None else ""
+
+
+def error_of(value):
+    """An untrusted {"type", "message"} as a bounded record, or None."""
+    if not isinstance(value, dict):
+        return None
+    return {"type": text(value.get("type"), 100) or "Error", "message": text(value.get("message"))}
+
+
+def warnings_of(value, skip=()):
+    """Untrusted warning records as bounded ones, without the producer's own."""
+    out = []
+    for item in value if isinstance(value, list) else ():
+        if not isinstance(item, dict) or len(out) >= MAX_WARNINGS:
+            continue
+        rec = {"category": text(item.get("category"), 100) or "Warning",
+               "message": text(item.get("message")),
+               "original_version": text(item.get("original_version"), 40) or None}
+        if f"{rec['category']}: {rec['message']}" not in skip and rec not in out:
+            out.append(rec)
+    return out
+
+
+def _dtype(name):
+    try:
+        dtype = np.dtype(name)
+    except (TypeError, ValueError) as exc:
+        raise Unusable(f"dtype {text(name, 40)!r}: {exc}") from None
+    if dtype.kind not in ALLOWED_KINDS or dtype.fields is not None or dtype.subdtype is not None:
+        raise Unusable(f"dtype {dtype} is not one an estimator outputs")
+    return dtype
+
+
+def decode_producer(record):
+    """The producer's {"dtype", "shape", "data"} as an array of that dtype and shape."""
+    if not isinstance(record, dict) or not isinstance(record.get("shape"), list):
+        raise Unusable("the producer's record has no shape")
+    shape = record["shape"]
+    if not all(isinstance(n, int) and 0 <= n <= MAX_ELEMENTS for n in shape) or len(shape) > 8:
+        raise Unusable(f"the producer's shape {text(shape, 80)} is not one an output has")
+    if int(np.prod(shape, dtype=np.float64)) > MAX_ELEMENTS:
+        raise Unusable("the producer's output is too large")
+    dtype = _dtype(record.get("dtype"))
+    try:
+        arr = np.array(record.get("data"), dtype=dtype)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise Unusable(f"the producer's data does not fit its dtype: {text(exc, 200)}") from None
+    if arr.shape != tuple(shape):
+        try:
+            arr = arr.reshape(shape)
+        except ValueError:
+            raise Unusable(f"the producer's data has shape {list(arr.shape)}, not {shape}") from None
+    return arr
+
+
+def decode_consumer(record):
+    """The child's {"npy": base64} as an array, read with allow_pickle=False."""
+    if not isinstance(record, dict) or not isinstance(record.get("npy"), str):
+        raise Unusable("the child's output has no .npy data")
+    try:
+        raw = base64.b64decode(record["npy"], validate=True)
+        arr = np.lib.format.read_array(io.BytesIO(raw), allow_pickle=False)
+    except Exception as exc:  # noqa: BLE001 - anything malformed is the child's problem
+        raise Unusable(f"the child's output is not a plain .npy array: {text(exc, 200)}") from None
+    _dtype(arr.dtype.str)
+    if arr.size > MAX_ELEMENTS:
+        raise Unusable("the child's output is too large")
+    return arr
+
+
+def _result(status, detail="", max_abs=None, max_rel=None):
+    return {"status": status, "max_abs": max_abs, "max_rel": max_rel, "detail": detail[:300]}
+
+
+def _same(a, b):
+    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
+        return True  # NaN where the producer had NaN
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001 - elements that compare as arrays are not the same label
+        return False
+
+
+def _plain(value):
+    return value.tolist() if hasattr(value, "tolist") else value  # 1, not np.int64(1)
+
+
+def _exact(got, want):
+    if got.dtype.kind in "biu" and want.dtype.kind in "biu":
+        bad = np.asarray(got != want)
+    else:
+        pairs = zip(got.ravel().tolist(), want.ravel().tolist())
+        bad = np.array([not _same(a, b) for a, b in pairs], dtype=bool).reshape(got.shape)
+    if not bad.any():
+        return _result(IDENTICAL)
+    first = tuple(int(i) for i in np.argwhere(bad)[0])
+    return _result(MISMATCH, "%d of %d labels differ (first at %s: %r, producer %r)" % (
+        int(bad.sum()), bad.size, list(first), _plain(got[first]), _plain(want[first])))
+
+
+def _close(got, want, rtol, atol):
+    kind = np.complex128 if "c" in (got.dtype.kind, want.dtype.kind) else np.float64
+    g, w = got.astype(kind), want.astype(kind)
+    gnan, wnan = np.isnan(g), np.isnan(w)
+    if (gnan != wnan).any():
+        return _result(MISMATCH, "NaN at %d place(s) where the producer had none, or the other "
+                       "way round" % int((gnan != wnan).sum()))
+    with np.errstate(all="ignore"):
+        same = (g == w) | gnan
+        if same.all():
+            return _result(IDENTICAL, max_abs=0.0, max_rel=0.0)
+        diff = np.where(same, 0.0, np.abs(g - w))
+        # Relative differences only where the producer's value is non-zero: atol covers zeros.
+        nonzero = (np.abs(w) > 0) & ~same
+        max_rel = float((diff[nonzero] / np.abs(w[nonzero])).max()) if nonzero.any() else 0.0
+        ok = np.isclose(g, w, rtol=rtol, atol=atol, equal_nan=True)
+    max_abs = float(diff.max())
+    if ok.all():
+        return _result(CLOSE, "within rtol=%g, atol=%g" % (rtol, atol), max_abs, max_rel)
+    first = tuple(int(i) for i in np.argwhere(~ok)[0])
+    return _result(MISMATCH, "%d of %d values differ beyond rtol=%g, atol=%g (first at %s: %r, "
+                   "producer %r)" % (int((~ok).sum()), ok.size, rtol, atol, list(first),
+                                     _plain(got[first]), _plain(want[first])), max_abs, max_rel)
+
+
+def compare(got, want, rtol, atol, sparse=None, want_sparse=None):
+    """One method: shape, then dtype kind, then labels exactly and floats within tolerance; a
+    change of dtype or of dense/sparse is recorded even when the values are equal."""
+    if got.shape != want.shape:
+        return _result(MISMATCH, "shape %s, producer %s" % (list(got.shape), list(want.shape)))
+    gk, wk = _GROUP.get(got.dtype.kind, got.dtype.kind), _GROUP.get(want.dtype.kind, "?")
+    if gk != wk:
+        return _result(MISMATCH, "dtype %s, producer %s" % (got.dtype, want.dtype))
+    rec = _close(got, want, rtol, atol) if gk == "float" else _exact(got, want)
+    changes = []
+    if gk != "text" and got.dtype.newbyteorder("=") != want.dtype.newbyteorder("="):
+        changes.append(f"dtype {want.dtype} -> {got.dtype}")
+    if sparse is not None and want_sparse is not None and bool(sparse) != bool(want_sparse):
+        changes.append("sparse -> dense" if want_sparse else "dense -> sparse")
+    if changes:
+        rec["type_change"] = "; ".join(changes)
+    return rec
+
+
+def onnx_methods(names, wanted):
+    """Producer method for each graph output: label -> predict, probabilities -> predict_proba
+    (or the decision scores skl2onnx puts there without probabilities), KMeans scores ->
+    transform, outlier scores -> decision_function; a graph with no label: its output ->
+    predict or transform."""
+    out = {}
+    labels = [n for n in names if "label" in n]
+    if not labels:
+        if len(names) == 1:
+            out[names[0]] = "predict" if "predict" in wanted else "transform"
+        return out
+    out[labels[0]] = "predict"
+    for name in names:
+        if name in out:
+            continue
+        for method in ("predict_proba", "decision_function", "transform"):
+            if method in wanted and method not in out.values():
+                if method != "predict_proba" or name.startswith("prob"):
+                    out[name] = method
+                    break
+    return out
+
+
+def fit_shape(value, shape):
+    """An ONNX output reshaped like the producer's record where only the layout differs."""
+    if value.shape == tuple(shape) or len(shape) > 2:
+        return value
+    if value.size == int(np.prod(shape)):
+        return value.reshape(shape)  # (N, 1) against (N,)
+    if len(shape) == 1 and value.ndim == 2 and value.shape == (shape[0], 2):
+        return value[:, 1]  # binary scores: skl2onnx gives both columns, sklearn the positive
+    return value
+
+
+_CELL_STATUS = {IDENTICAL: Status.IDENTICAL, CLOSE: Status.CLOSE, MISMATCH: Status.MISMATCH,
+                ERROR: Status.PREDICT_ERROR, MISSING: Status.PREDICT_ERROR}
+
+
+def verdict(methods, warnings, missing_counts=True):
+    """(status, max_abs, max_rel) of a loaded cell from its methods and warnings.
+
+    missing_counts=False for ONNX: a graph only has outputs for some methods (no
+    predict_log_proba), so a method without an output there is no finding.
+    """
+    judged = [m for m in methods.values() if m["status"] in _CELL_STATUS]
+    statuses = [_CELL_STATUS[m["status"]] for m in judged if missing_counts or m["status"] != MISSING]
+    if not statuses:
+        return Status.IDENTICAL if not judged else Status.PREDICT_ERROR, None, None
+    status = max(statuses, key=Status.ORDER.index)
+    if status in (Status.IDENTICAL, Status.CLOSE) and warnings:
+        status = Status.WARNING
+    abs_values = [m["max_abs"] for m in methods.values() if m["max_abs"] is not None]
+    rel_values = [m["max_rel"] for m in methods.values() if m["max_rel"] is not None]
+    return (status, max(abs_values) if abs_values else None,
+            max(rel_values) if rel_values else None)
+
+
+def log_excerpt(log):
+    """The telling lines of a dead child's stderr: faulthandler writes the fatal error, the
+    stack innermost first, then a long list of extension modules."""
+    lines = [x.strip() for x in text(log, 1 << 16).splitlines() if x.strip()]
+    fatal = [i for i, x in enumerate(lines) if x.startswith("Fatal Python error")]
+    if fatal:
+        lines = [lines[fatal[-1]]] + [x for x in lines[fatal[-1]:] if x.startswith("File ")][:1]
+    return " | ".join(lines[-2:])[:300]
+
+
+def failure(outcome, log, timeout):
+    """(status, error record) of a child that gave no result: timeout or crash."""
+    if outcome.get("timed_out"):
+        return Status.TIMEOUT, {"type": "Timeout", "message": (
+            "no result within %gs; every process of the cell was killed" % timeout)}
+    if outcome.get("oversize"):
+        return Status.CRASH, {"type": "Oversize", "message": "the child returned more than the "
+                              "harness reads from one cell; every process of the cell was killed"}
+    sig, excerpt = outcome.get("signal"), log_excerpt(log)
+    try:
+        name = signal.Signals(sig).name if sig else "Exit"
+    except ValueError:
+        name = "signal %d" % sig
+    how = ("was killed by signal %d (%s)" % (sig, name) if sig
+           else "exited with code %s without a result" % outcome.get("exit_code"))
+    return Status.CRASH, {"type": name, "message": (
+        "the child " + how + ("; stderr: " + excerpt if excerpt else ""))[:MAX_TEXT]}
+
+
+def base_line(cell, consumer):
+    """A result line with every field, its identity from the host's own cell."""
+    return {"schema": SCHEMA_VERSION, "key": cell.key, "producer": cell.producer,
+            "estimator": cell.estimator, "format": cell.format, "consumer": consumer,
+            "status": Status.LOAD_ERROR, "max_abs": None, "max_rel": None, "methods": {},
+            "warnings": [], "error": None, "signal": None, "exit_code": None, "untrusted": None}
+
+
+def _methods(child, expected, fmt, tol):
+    """{method: outcome} over every method either side has."""
+    produced = expected.get("methods") if isinstance(expected.get("methods"), dict) else {}
+    if fmt == "onnx":
+        graph = child.get("graph") if isinstance(child.get("graph"), list) else []
+        pairs = [p for p in graph if isinstance(p, list) and len(p) == 2 and isinstance(p[0], str)]
+        wanted = {m: r.get("shape") for m, r in produced.items() if isinstance(r, dict) and "error" not in r}
+        mapping = onnx_methods([p[0] for p in pairs], wanted)
+        got = {m: {"kind": "missing"} for m in wanted}
+        for name, rec in pairs:
+            if name in mapping:
+                got[mapping[name]] = dict(rec, onnx_output=name) if isinstance(rec, dict) else rec
+    else:
+        got = child.get("methods") if isinstance(child.get("methods"), dict) else {}
+    out = {}
+    for method in METHODS:
+        want, have = produced.get(method), got.get(method)
+        want = want if isinstance(want, dict) else None
+        have = have if isinstance(have, dict) else {"kind": "missing"}
+        kind = have.get("kind")
+        if want is None:
+            if kind == "ok":
+                out[method] = _result(CONSUMER_ONLY, "the producer's estimator had no such method")
+            continue
+        if "error" in want:
+            if kind == "ok":
+                out[method] = _result(PRODUCER_ERROR, "the producer could not compute it: "
+                                      + text((error_of(want["error"]) or {}).get("message"), 200))
+            continue
+        if kind == "missing":
+            detail = "no ONNX output for this method" if fmt == "onnx" else "the loaded model has no such method here"
+            out[method] = _result(MISSING, detail)
+        elif kind == "error":
+            err = error_of(have.get("error")) or {"type": "Error", "message": ""}
+            out[method] = _result(ERROR, f"{err['type']}: {err['message']}")
+        elif kind == "ok":
+            try:
+                value = decode_consumer(have)
+                if fmt == "onnx":
+                    value = fit_shape(value, want.get("shape") or [])
+                out[method] = compare(value, decode_producer(want), *tol,
+                                      sparse=None if fmt == "onnx" else have.get("sparse"),
+                                      want_sparse=bool(want.get("sparse")))
+                if fmt == "onnx":
+                    out[method].pop("type_change", None)  # a graph computes in float32 by design
+            except Unusable as exc:
+                out[method] = _result(MISMATCH, f"cannot compare: {exc}")
+        else:
+            out[method] = _result(ERROR, "the child returned no outcome for this method")
+    return out
+
+
+def judge(cell, consumer, record, expected, tol, timeout):
+    """The result line of one cell from the loader's record and its own producer's outputs."""
+    line = base_line(cell, consumer)
+    outcome = record.get("outcome") if isinstance(record.get("outcome"), dict) else {}
+    line["signal"] = outcome.get("signal") if isinstance(outcome.get("signal"), int) else None
+    line["exit_code"] = outcome.get("exit_code") if isinstance(outcome.get("exit_code"), int) else None
+    if record.get("na"):
+        line.update(status=Status.NOT_APPLICABLE, error={"type": "NotApplicable", "message": text(record["na"])})
+        return line
+    if record.get("error"):
+        line["error"] = error_of(record["error"])
+        return line
+    child = record.get("child")
+    if not isinstance(child, str):
+        line["status"], line["error"] = failure(outcome, record.get("log"), timeout)
+        return line
+    try:
+        child = json.loads(child)
+        if not isinstance(child, dict):
+            raise ValueError("not an object")
+    except (ValueError, RecursionError) as exc:
+        line.update(status=Status.CRASH, error={"type": "UnreadableResult", "message": text(
+            f"the child's result is not a JSON object: {exc}", 300)})
+        return line
+    if child.get("na"):
+        line.update(status=Status.NOT_APPLICABLE, error={"type": "NotApplicable", "message": text(child["na"])})
+        return line
+    line["warnings"] = warnings_of(child.get("warnings"))
+    trusted = child.get("trusted")
+    if isinstance(trusted, list):
+        line["untrusted"] = [text(t, 200) for t in trusted[:200]]
+    load = child.get("load")
+    if load != "ok":
+        status = {"refused": Status.REFUSED, "error": Status.LOAD_ERROR, "memory": Status.CRASH,
+                  "predict-error": Status.PREDICT_ERROR}.get(load, Status.CRASH)
+        line.update(status=status, error=error_of(child.get("error")) or {
+            "type": "UnreadableResult", "message": f"the child's load outcome {text(load, 40)!r} is unknown"})
+        return line
+    if not isinstance(expected, dict):
+        line["error"] = {"type": "ProducerRecord", "message": text(expected, 300)}
+        return line
+    skip = {t for r in (expected.get("methods") or {}).values() if isinstance(r, dict)
+            for t in (r.get("warnings") or ()) if isinstance(t, str)}
+    line["warnings"] += [w for w in warnings_of(child.get("predict_warnings"), skip) if w not in line["warnings"]]
+    line["warnings"] = line["warnings"][:MAX_WARNINGS]
+    line["methods"] = _methods(child, expected, cell.format, tol)
+    for method, rec in line["methods"].items():
+        if rec["status"] == ERROR and line["error"] is None:
+            kind, _, message = rec["detail"].partition(": ")
+            line["error"] = {"type": kind, "message": message}
+        elif rec["status"] == MISSING and cell.format != "onnx" and line["error"] is None:
+            line["error"] = {"type": "AttributeError", "message": f"{method}: {rec['detail']}"}
+    line["status"], line["max_abs"], line["max_rel"] = verdict(
+        line["methods"], line["warnings"], missing_counts=cell.format != "onnx")
+    changes = [f"{m}: {r['type_change']}" for m, r in line["methods"].items() if r.get("type_change")]
+    if changes:
+        line["type_changes"] = changes
+    return line
+
+
+_SAFE_TASK = re.compile(r"^[a-z][a-z0-9-]{0,60}$")
+
+
+def producer_record(data):
+    """A producer's parsed outputs.json checked for what judging needs, or Unusable."""
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA_VERSION:
+        raise Unusable("the producer's outputs.json is not of this harness's schema")
+    if not isinstance(data.get("methods"), dict):
+        raise Unusable("the producer's outputs.json has no methods")
+    if not isinstance(data.get("task"), str) or not _SAFE_TASK.match(data["task"]):
+        raise Unusable("the producer's outputs.json names no usable task")
+    if not isinstance(data.get("input_sha256"), str) or not re.fullmatch(r"[0-9a-f]{64}", data["input_sha256"]):
+        raise Unusable("the producer's outputs.json has no input hash")
+    return data
