@@ -62,15 +62,17 @@ def main(argv=None):
 def _check_schema(path):
     """0 when path holds results of this schema, else 1 with a line saying what was found."""
     from .inside.schema import SCHEMA_VERSION
+    from .untrusted import RESULTS_MAX, read_json_bounded, term_text
 
     try:
-        with open(path, encoding="utf-8") as handle:
-            found = json.load(handle).get("schema")
-    except (OSError, ValueError, AttributeError) as exc:
+        # A downloaded artifact: bounded, so a deep nesting is refused rather than a RecursionError.
+        found = read_json_bounded(path, RESULTS_MAX).get("schema")
+    except (OSError, ValueError, AttributeError) as exc:  # UntrustedInput is a ValueError
         found = f"unreadable ({type(exc).__name__})"
     if found == SCHEMA_VERSION:
         return 0
-    print(f"{path}: schema {found!r}, this harness writes {SCHEMA_VERSION}: not compared", file=sys.stderr)
+    print(term_text(f"{path}: schema {found!r:.40}, this harness writes {SCHEMA_VERSION}: not compared"),
+          file=sys.stderr)
     return 1
 
 

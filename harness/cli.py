@@ -8,6 +8,7 @@ from . import matrix as matrix_mod
 from .errors import HarnessError, ResolutionError, SelectionError
 from .layout import read_json
 from .selection import select
+from .untrusted import term_text
 
 
 USAGE_EXIT = 64  # EX_USAGE: argparse's own 2 would read as a matrix.toml mistake
@@ -65,7 +66,7 @@ def main(argv=None):
     try:
         return VERBS[args.verb](args) or 0
     except HarnessError as exc:
-        print(f"error: {exc.line()}", file=sys.stderr)
+        print(f"error: {term_text(exc.line())}", file=sys.stderr)  # messages quote paths and text from artifacts
         return exc.exit_code
     except BrokenPipeError:  # `python -m harness list | head`
         return 0
@@ -153,7 +154,10 @@ def cmd_merge(args):
     from .store import RunTree
 
     tree = RunTree.for_matrix(matrix_mod.load(args.file, args.matrix), args.reports)
-    copied, added = combine(tree.root, args.sources)
+    skipped = []
+    copied, added = combine(tree.root, args.sources, skipped)
+    for line in skipped:
+        print(f"merge: skipped {term_text(line)}")  # names from another machine's tree
     print(f"merged {len(args.sources)} trees into {tree.root}: {copied} files copied, {added} result lines added")
     return cmd_report(args)
 

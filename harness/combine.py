@@ -1,12 +1,17 @@
 """Combine the results trees of several machines (shards) into one, cell by cell."""
 
 import json
-import shutil
+import os
+import stat
 from pathlib import Path
 
 from . import cells as cells_mod
 from .errors import ResultsSchemaError
 from .inside.schema import SCHEMA_VERSION
+from .untrusted import LINE_MAX, RESULTS_MAX, UntrustedInput, confined, loads_bounded, read_json_bounded
+
+# What a source tree holds that is this machine's own, or regenerated from the rest.
+_NOT_COPIED = ("results.json", "previous-results.json", "index.html", "summary.md", "tasks", "locks")
 
 
 def parse_shard(text):
@@ -22,35 +27,112 @@ def parse_shard(text):
     return index, total
 
 
-def combine(target, sources):
+def combine(target, sources, skipped=None):
     """Copy into target what sources hold that it lacks: dumps, statuses and every result line.
 
     Result lines are merged per file by cell key, so the same shard merged twice adds nothing.
-    Returns (files copied, result lines added).
+    The trees come from other machines: only regular files are copied, never a symlink (it could
+    name any file here), and only to paths inside target. skipped, a list, receives one line for
+    each entry refused. Returns (files copied, result lines added).
     """
     target = Path(target)
     copied = added = 0
     for source in map(Path, sources):
         _check_schema(source)
-        for path in sorted(p for p in source.rglob("*") if p.is_file()):
-            rel = path.relative_to(source)
-            if rel.parts[0] in ("results.json", "previous-results.json", "index.html", "summary.md", "tasks",
-                                "locks"):
+        for rel in _regular_files(source, skipped):
+            if rel.split("/")[0] in _NOT_COPIED:
                 continue
-            dest = target / rel
-            if rel.parts[0] == "cells" and path.suffix == ".jsonl":
-                added += _merge_lines(path, dest)
-            elif not dest.exists():
+            try:
+                dest = confined(target, rel)
+            except UntrustedInput as exc:
+                _skip(skipped, f"{source}: {exc}")
+                continue
+            if rel.startswith("cells/") and rel.endswith(".jsonl"):
+                added += _merge_lines(source / rel, dest)
+            elif not os.path.lexists(dest):
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(path, dest)
-                copied += 1
+                copied += _copy_regular(source / rel, dest, skipped)
     return copied, added
+
+
+def _skip(skipped, line):
+    if skipped is not None:
+        skipped.append(line)
+
+
+def _regular_files(source, skipped):
+    """Sorted relative paths (with /) of the regular files under source; symlinks and the like refused."""
+    out = []
+    for folder, dirs, files in os.walk(source):  # os.walk does not descend into symlinked folders
+        for name in dirs + files:
+            path = os.path.join(folder, name)
+            rel = os.path.relpath(path, source).replace(os.sep, "/")
+            mode = os.lstat(path).st_mode
+            if stat.S_ISLNK(mode):
+                _skip(skipped, f"{source}: {rel} is a symbolic link, not copied")
+            elif name in files and not stat.S_ISREG(mode):
+                _skip(skipped, f"{source}: {rel} is not a regular file, not copied")
+            elif name in files:
+                out.append(rel)
+    return sorted(out)
+
+
+def _copy_regular(source, dest, skipped):
+    """Copy one file's bytes (not its mode bits) without following a symlink at either end; 1 if copied."""
+    try:
+        src = _no_follow(source, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:  # replaced by a symlink since the walk, or gone
+        _skip(skipped, f"{source}: not copied ({exc.strerror})")
+        return 0
+    with os.fdopen(src, "rb") as reader:
+        info = os.fstat(reader.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            _skip(skipped, f"{source}: not a regular file, not copied")
+            return 0
+        # O_EXCL: never through a symlink planted at dest, never over a file that appeared meanwhile.
+        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        with os.fdopen(fd, "wb") as writer:
+            for block in iter(lambda: reader.read(1 << 20), b""):
+                writer.write(block)
+    os.utime(dest, ns=(info.st_atime_ns, info.st_mtime_ns))
+    return 1
+
+
+def _no_follow(path, flags):
+    """open()'s opener: a file swapped for a symlink or a FIFO since the walk is refused, not followed or waited on."""
+    return os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK)
+
+
+def _read_lines(path):
+    """{key: record} of a results file from another machine: each line bounded in size and depth.
+
+    Lines that are too long, too deep, not JSON objects, of another schema or without a key are left
+    out, like a partial last line.
+    """
+    out = {}
+    with open(path, "rb", opener=_no_follow) as handle:
+        while True:
+            raw = handle.readline(LINE_MAX + 1)
+            if not raw.endswith(b"\n"):
+                if len(raw) > LINE_MAX:  # an oversized line: skip to its end and go on
+                    while raw and not raw.endswith(b"\n"):
+                        raw = handle.readline(LINE_MAX + 1)
+                    continue
+                break  # end of file, or a partial last line
+            try:
+                record = loads_bounded(raw)
+            except UntrustedInput:
+                continue
+            if isinstance(record, dict) and record.get("schema") == SCHEMA_VERSION \
+                    and isinstance(record.get("key"), str):
+                out[record["key"]] = record
+    return out
 
 
 def _merge_lines(source, dest):
     """Append the complete lines of source whose key dest does not have yet."""
     have = cells_mod.read_results(dest)
-    new = {key: rec for key, rec in cells_mod.read_results(source).items() if key not in have}
+    new = {key: rec for key, rec in _read_lines(source).items() if key not in have}
     if new:
         dest.parent.mkdir(parents=True, exist_ok=True)
         cells_mod.repair_tail(dest)
@@ -67,7 +149,12 @@ def _check_schema(source):
         raise SelectionError(f"{source} is not a results tree folder",
                              hint="give the reports/<matrix> folder of each machine's run")
     results = source / "results.json"
-    if results.exists():
-        found = json.loads(results.read_text()).get("schema")
-        if found != SCHEMA_VERSION:
-            raise ResultsSchemaError(f"{results} has schema {found!r}, this harness reads {SCHEMA_VERSION}")
+    try:
+        data = read_json_bounded(results, RESULTS_MAX, nofollow=True)
+    except FileNotFoundError:
+        return
+    except UntrustedInput as exc:
+        raise ResultsSchemaError(f"{results} cannot be read: {exc}") from None
+    found = data.get("schema") if isinstance(data, dict) else None
+    if found != SCHEMA_VERSION:
+        raise ResultsSchemaError(f"{results} has schema {found!r:.40}, this harness reads {SCHEMA_VERSION}")

@@ -5,9 +5,10 @@ import time
 from dataclasses import dataclass
 
 from .bases import HOST_ARCH
-from .layout import read_json, sha256_file
+from .layout import sha256_file
 from .runner import EMULATION_COST, Limits, host_user, run_stoppably
 from .store import inside_hash
+from .untrusted import MANIFEST_MAX, UntrustedInput, confined, load_manifest, read_json_bounded
 
 DUMP_TIMEOUT = 3 * 3600  # arm64 under emulation is ~10x slower than native
 
@@ -34,23 +35,53 @@ def dump_stamp(matrix, built):
             "include": list(matrix.estimators_include), "exclude": list(matrix.estimators_exclude)}
 
 
+def _manifest(tree, env_id):
+    """(checked manifest or None, why it was refused or "") of a dump."""
+    try:
+        return load_manifest(tree.manifest(env_id))[0], ""
+    except FileNotFoundError:
+        return None, ""
+    except UntrustedInput as exc:
+        return None, str(exc)
+
+
 def count_artifacts(manifest):
     """Artifacts a manifest lists as written."""
     return sum(1 for est in manifest.get("estimators", []) for rec in est.get("formats", {}).values()
                if rec.get("status") == "ok")
 
 
+def _file_records(manifest):
+    """Every {file, sha256} record of a parsed manifest, of whatever shape (checked one by one)."""
+    for est in manifest.get("estimators", []) if isinstance(manifest.get("estimators"), list) else ():
+        if not isinstance(est, dict):
+            continue
+        formats = est.get("formats") if isinstance(est.get("formats"), dict) else {}
+        for rec in [est.get("outputs")] + list(formats.values()):
+            if isinstance(rec, dict) and isinstance(rec.get("file"), str) and isinstance(rec.get("sha256"), str) \
+                    and rec.get("status", "ok") == "ok":
+                yield rec
+
+
 def damaged(tree, env_id):
-    """Files of a finished dump that are missing or whose sha256 is not the manifest's, sorted."""
-    manifest = read_json(tree.manifest(env_id)) or {}
+    """Files of a finished dump that are missing or whose sha256 is not the manifest's, sorted.
+
+    Only files inside the producer's folder are looked at: a manifest naming ../ or an absolute path
+    must not make the host hash a file of its choice (check_manifest refuses that entry anyway).
+    """
     folder, bad = tree.artifacts(env_id), []
-    for est in manifest.get("estimators", []):
-        records = [est.get("outputs") or {}] + list(est.get("formats", {}).values())
-        for rec in records:
-            if rec.get("file") and rec.get("sha256") and (rec.get("status", "ok") == "ok"):
-                path = folder / rec["file"]
-                if not path.is_file() or sha256_file(path) != rec["sha256"]:
-                    bad.append(f"{env_id}/{rec['file']}")
+    try:
+        manifest = read_json_bounded(tree.manifest(env_id), MANIFEST_MAX, nofollow=True)
+    except (FileNotFoundError, UntrustedInput):
+        return []  # no usable manifest: the producer counts as not dumped (merge says why)
+    # Every entry, refused ones too: a truncated artifact is damage whatever else is wrong with its entry.
+    for rec in _file_records(manifest if isinstance(manifest, dict) else {}):
+        try:
+            path = confined(folder, rec["file"])
+        except UntrustedInput:
+            continue
+        if not path.is_file() or sha256_file(path) != rec["sha256"]:
+            bad.append(f"{env_id}/{rec['file']}")
     return sorted(set(bad))
 
 
@@ -60,7 +91,9 @@ def dump_env(runner, matrix, env, built, tree):
         return Dumped(env.id, False, error=f"environment failed to build: {built.error}")
     stamp = dump_stamp(matrix, built)
     if tree.dump_is_current(env.id, stamp) and not damaged(tree, env.id):  # a damaged dump is made again
-        return Dumped(env.id, True, cached=True, artifacts=count_artifacts(read_json(tree.manifest(env.id))))
+        manifest = _manifest(tree, env.id)[0]
+        if manifest is not None:  # else it is made again, like a damaged one
+            return Dumped(env.id, True, cached=True, artifacts=count_artifacts(manifest))
     out = tree.artifacts(env.id)
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
@@ -75,10 +108,11 @@ def dump_env(runner, matrix, env, built, tree):
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text(stdout + stderr, encoding="utf-8")
     seconds = time.monotonic() - start
-    manifest = read_json(tree.manifest(env.id))
+    manifest, refused = _manifest(tree, env.id)
     if code != 0 or manifest is None:
         last = (stderr.strip().splitlines() or ["no output"])[-1]
-        return Dumped(env.id, False, seconds=seconds, error=f"dump exited {code}: {last} (log: {log})")
+        why = f"dump exited {code}: {last}" if code != 0 or not refused else f"manifest refused: {refused}"
+        return Dumped(env.id, False, seconds=seconds, error=f"{why} (log: {log})")
     tree.mark_dumped(env.id, stamp)
     return Dumped(env.id, True, seconds=seconds, artifacts=count_artifacts(manifest))
 

@@ -8,9 +8,21 @@ from . import cells as cells_mod
 from . import loads
 from .inside.schema import SCHEMA_VERSION, Status, rank
 from .errors import ResultsSchemaError
-from .layout import read_json, write_json
+from .layout import write_json
 from .report_model import carry_since
 from .store import inside_hash
+from .untrusted import RESULTS_MAX, UntrustedInput, load_manifest, read_json_bounded
+
+
+def manifest_state(tree, env_id):
+    """(checked manifest or None, refusal reason or "", [(estimator, reason)] of refused entries) of a producer."""
+    try:
+        manifest, problems = load_manifest(tree.manifest(env_id))
+    except FileNotFoundError:
+        return None, "", []
+    except UntrustedInput as exc:  # this producer is reported as a failed dump; the others go on
+        return None, str(exc), []
+    return manifest, "", list(problems)
 
 
 def environment_records(matrix, tree, locks):
@@ -19,14 +31,21 @@ def environment_records(matrix, tree, locks):
     out = []
     for env in matrix.envs:
         lock = by_lock.get(env.id)
-        out.append({
+        dump = tree.load_status("dump", env.id)
+        _, refused, problems = manifest_state(tree, env.id)
+        if refused:
+            dump = dict(dump or {"env_id": env.id}, ok=False, error=f"manifest refused: {refused}")
+        record = {
             "id": env.id, "sklearn": env.sklearn, "python": env.python, "numpy": env.numpy,
             "arch": env.arch, "numpy_pin": env.numpy_pin, "scipy_pin": env.scipy_pin,
             "pinned": lock.pinned() if lock else {},
             "missing_formats": dict(lock.missing) if lock else {},
             "build": tree.load_status("build", env.id),
-            "dump": tree.load_status("dump", env.id),
-        })
+            "dump": dump,
+        }
+        if problems:  # entries of the manifest that cost only their own cells
+            record["refused_estimators"] = [{"estimator": str(name), "reason": reason} for name, reason in problems]
+        out.append(record)
     return out
 
 
@@ -34,7 +53,7 @@ def producer_not_applicable(tree, producers):
     """Formats a producer could not write, with the reason (shown as n/a, not as blanks)."""
     out = []
     for producer in producers:
-        manifest = cells_mod.read_manifest(tree.manifest(producer)) or {}
+        manifest = manifest_state(tree, producer)[0] or {}
         for est in manifest.get("estimators", []):
             for fmt, rec in est.get("formats", {}).items():
                 if rec.get("status") != "ok":
@@ -48,17 +67,19 @@ def collect_cells(matrix, tree, producers):
     """The current record of every cell of every consumer (stale keys left out)."""
     inside = inside_hash()
     out = []
-    families = {}
+    families, refused = {}, {}
     for producer in producers:
-        for est in (cells_mod.read_manifest(tree.manifest(producer)) or {}).get("estimators", []):
+        manifest, _, problems = manifest_state(tree, producer)
+        for est in (manifest or {}).get("estimators", []):
             families[est["name"]] = est.get("family", "")
+        refused[producer] = {name for name, _ in problems}
     for env in matrix.envs:
         built = tree.load_status("build", env.id)
-        if not built or not built["ok"]:
+        if not built or not built.get("ok"):
             continue
         records = cells_mod.read_all(tree.result_files(env.id))
         identity = cells_mod.consumer_identity(built["tag"], built.get("runtime") or {})
-        for cell in cells_mod.cells_for(identity, producers, tree, matrix, inside):
+        for cell in _usable_cells(identity, producers, tree, matrix, inside, refused):
             record = records.get(cell.key)
             if record is None:
                 record = {"key": cell.key, "producer": cell.producer, "consumer": env.id,
@@ -76,9 +97,34 @@ def collect_cells(matrix, tree, producers):
     return out
 
 
+def _usable_cells(identity, producers, tree, matrix, inside, refused):
+    """cells_for, producer by producer, without the cells of manifest entries check_manifest refused."""
+    out = []
+    for producer in producers:
+        try:
+            cells = cells_mod.cells_for(identity, [producer], tree, matrix, inside)
+        except (KeyError, TypeError, AttributeError):
+            # cells_for reads the unchecked manifest: a refused entry of the wrong shape must cost this
+            # producer's cells, not every producer's (once cells_for reads load_manifest it never gets here).
+            continue
+        out += [cell for cell in cells if cell.estimator not in refused.get(producer, ())]
+    return out
+
+
 def dumped_producers(matrix, tree):
-    """Producers whose dump finished (their manifest exists)."""
-    return [env.id for env in matrix.envs if tree.manifest(env.id).exists()]
+    """Producers whose dump finished (their manifest exists) and whose manifest the host can use."""
+    return [env.id for env in matrix.envs if manifest_state(tree, env.id)[0] is not None]
+
+
+def _read_results(path):
+    """A results file (another run's, perhaps another machine's) read within bounds, or None when absent."""
+    try:
+        return read_json_bounded(path, RESULTS_MAX)
+    except FileNotFoundError:
+        return None
+    except UntrustedInput as exc:
+        raise ResultsSchemaError(f"{path} cannot be read: {exc}",
+                                 hint="move it away, then run the command again") from None
 
 
 def write_results(matrix, tree, locks):
@@ -99,13 +145,13 @@ def write_results(matrix, tree, locks):
         "producer_na": producer_not_applicable(tree, producers),
         "cells": collect_cells(matrix, tree, producers),
     }
-    previous = read_json(tree.results_json)
+    previous = _read_results(tree.results_json)
     _refuse_other_schema(tree.results_json, previous)
-    _refuse_other_schema(tree.previous_results_json, read_json(tree.previous_results_json))
+    _refuse_other_schema(tree.previous_results_json, _read_results(tree.previous_results_json))
     if previous and _outcomes(previous) != _outcomes(results):
         # Rotate only when something changed: rerunning `report` must not compare a run with itself.
         tree.results_json.replace(tree.previous_results_json)
-    older = read_json(tree.previous_results_json)
+    older = _read_results(tree.previous_results_json)
     carry_since(results, older if older and older.get("schema") == SCHEMA_VERSION else None)
     write_json(tree.results_json, results)
     return results

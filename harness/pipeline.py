@@ -9,6 +9,7 @@ from .errors import ArtifactError
 from .layout import Cache
 from .runner import Runner
 from .store import RunTree
+from .untrusted import TERM_LIMIT, term_text
 
 BACKENDS = ("auto", "docker", "venv")
 
@@ -16,10 +17,15 @@ BACKENDS = ("auto", "docker", "venv")
 _PRINTING = threading.Lock()
 
 
-def say(line):
-    """Print one progress line now (nox and CI buffer otherwise), whole even from worker threads."""
+def say(line, limit=TERM_LIMIT):
+    """Print one progress line now (nox and CI buffer otherwise), whole even from worker threads.
+
+    Lines quote errors and names from environments and artifacts: control characters (ESC, CR,
+    newlines) are shown escaped, so no output can move the cursor, recolour or fake a line.
+    """
+    text = term_text(line, limit)
     with _PRINTING:
-        print(line, flush=True)
+        print(text, flush=True)
 
 
 def choose_backend(name="auto"):
@@ -28,12 +34,18 @@ def choose_backend(name="auto"):
         engine.connect().close()
         return "docker"
     if name == "venv":
+        say(VENV_WARNING)
         return "venv"
     if engine.available():
         return "docker"
-    say("no container engine answers: falling back to virtualenvs from local Pythons (this machine's "
-        f"architecture only, weaker sandbox); {venvs.HOW_TO_DOCKER}")
+    say(f"no container engine answers: falling back to virtualenvs from local Pythons (this machine's "
+        f"architecture only). {VENV_WARNING} {venvs.HOW_TO_DOCKER}")
     return "venv"
+
+
+# What a user gives up by choosing the virtualenv backend (README, "The sandbox").
+VENV_WARNING = ("warning: the virtualenv backend does not sandbox artifacts: a hostile model file runs with your "
+                "user's rights, may read and write your files and the network, and can forge its consumer's results.")
 
 
 def resolve_stage(matrix, jobs=2, refresh=False, cache=None):
@@ -129,9 +141,12 @@ class Run:
 
         for env in selected.envs:
             for record in read_all(self.tree.result_files(env.id)).values():
-                name = f"{record['producer']}/{record['estimator']}/{record['format']}"
+                name = f"{record.get('producer')}/{record.get('estimator')}/{record.get('format')}"
                 if fnmatch.fnmatchcase(name, only):
-                    say(json.dumps(record, indent=1, sort_keys=True))
+                    # ensure_ascii: every control character of the record is a \u escape already; say()
+                    # takes the JSON line by line, whole (the record is what the user asked to see).
+                    for line in json.dumps(record, indent=1, sort_keys=True, ensure_ascii=True).splitlines():
+                        say(line, limit=None)
 
     def everything(self):
         """build, dump, load, merge and report: the whole matrix."""

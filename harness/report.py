@@ -2,7 +2,6 @@
 
 import gc
 import hashlib
-import html
 import json
 import math
 import sys
@@ -14,6 +13,7 @@ import jinja2
 
 from . import report_model
 from .errors import ResultsSchemaError
+from .untrusted import md_code, md_text
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PREVIOUS = "previous-results.json"
@@ -104,21 +104,20 @@ def _write(path, text):
     tmp.replace(path)
 
 
-def md(text):
-    """Text safe in a Markdown table cell: no HTML, no pipes, one line."""
-    return html.escape(" ".join(str(text).split())).replace("|", "&#124;").replace("`", "&#96;")
-
-
 def summary(model, note=""):
-    """summary.md: counts by outcome and format, failed builds and dumps, new breakages."""
+    """summary.md: counts by outcome and format, failed builds and dumps, new breakages.
+
+    Every string from results.json goes through md_text (or md_code for a plain identifier): estimator
+    names, errors and reasons come from artifacts, and GitHub renders the step summary's links and images.
+    """
     r = model.results
-    lines = [f"## scikit-learn persistence matrix `{md(r.get('matrix', ''))}`", "",
-             f"{model.cells:,} cells, {len(model.envs)} environments, generated {md(r.get('generated', ''))}."
+    lines = [f"## scikit-learn persistence matrix {md_code(r.get('matrix', ''))}", "",
+             f"{model.cells:,} cells, {len(model.envs)} environments, generated {md_text(r.get('generated', ''))}."
              f" Open `index.html` for the grids.", ""]
     def row(*cells):
         return "| " + " | ".join(cells) + " |"
 
-    lines += [row("outcome", "all", *(md(f) for f in model.formats)),
+    lines += [row("outcome", "all", *(md_text(f) for f in model.formats)),
               row("---", "---:", *("---:" for _ in model.formats))]
     for status in (s for s in report_model.STATUSES if model.totals.get(s)):
         lines.append(row(status, f"{model.totals[status]:,}",
@@ -131,27 +130,28 @@ def summary(model, note=""):
                       f"{model.totals.get(report_model.PENDING, 0):,} cells are not computed yet (pending)."]
     if model.failed_builds:
         lines += ["", f"### Environments that failed to build ({len(model.failed_builds)})", ""]
-        lines += [f"- `{md(e['id'])}`: {md(e['problem'])}" for e in model.failed_builds]
+        lines += [f"- {md_code(e['id'])}: {md_text(e['problem'])}" for e in model.failed_builds]
     if model.failed_dumps:
         lines += ["", f"### Dumps that failed ({len(model.failed_dumps)})", ""]
-        lines += [f"- `{md(e['id'])}`: {md(e['problem'])}" for e in model.failed_dumps]
+        lines += [f"- {md_code(e['id'])}: {md_text(e['problem'])}" for e in model.failed_dumps]
     dropped = r.get("dropped") or []
     if dropped:
         lines += ["", f"### Dropped combinations ({len(dropped)})", ""]
-        lines += [f"- `{md(d.get('id', ''))}`: {md(d.get('reason', ''))}" for d in dropped]
+        lines += [f"- {md_code(d.get('id', ''))}: {md_text(d.get('reason', ''))}" for d in dropped]
     if model.changes:
         counts = model.changes["counts"]
-        lines += ["", f"### Since the previous run ({md(model.previous_generated)})", "",
+        lines += ["", f"### Since the previous run ({md_text(model.previous_generated)})", "",
                   f"**{counts['breakage']:,} new breakages**, {counts['fix']:,} fixes, "
                   f"{counts['still']:,} still failing, {counts['new']:,} new cells, {counts['gone']:,} gone."]
         if model.changes["breakage_cells"]:
             lines += ["", "| producer | consumer | format | estimator | was | now |", "|---|---|---|---|---|---|"]
-            lines += [f"| `{md(c['producer'])}` | `{md(c['consumer'])}` | {md(c['format'])} | {md(c['estimator'])} "
-                      f"| {c['was']} | {c['now']} |" for c in model.changes["breakage_cells"][:30]]
+            lines += [f"| {md_code(c['producer'])} | {md_code(c['consumer'])} | {md_text(c['format'])} "
+                      f"| {md_text(c['estimator'])} | {c['was']} | {c['now']} |"  # statuses: classify() knows them
+                      for c in model.changes["breakage_cells"][:30]]
             if counts["breakage"] > 30:
                 lines.append(f"\n... and {counts['breakage'] - 30:,} more in index.html")
     elif note:
-        lines += ["", md(note)]
+        lines += ["", md_text(note)]
     return "\n".join(lines) + "\n"
 
 

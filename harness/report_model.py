@@ -11,7 +11,6 @@ generated date of the first run in which the cell failed; see carry_since).
 
 import math
 import sys
-import json
 import re
 from functools import lru_cache
 from collections import Counter, defaultdict
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from .errors import ResultsSchemaError
 from .inside.schema import FAMILIES, SCHEMA_VERSION, Status
+from .untrusted import RESULTS_MAX, UntrustedInput, read_json_bounded
 
 PENDING = "pending"
 STATUSES = Status.ORDER + (PENDING,)
@@ -36,13 +36,16 @@ def load_results(path, what="results.json"):
     """Read a results file and refuse any other schema number with the command that fixes it."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = read_json_bounded(path, RESULTS_MAX)  # a previous run's file may come from anywhere
     except FileNotFoundError:
         raise ResultsSchemaError(f"{path} does not exist", hint="run `python -m harness report` after a load")
+    except UntrustedInput as exc:
+        raise ResultsSchemaError(f"{what} at {path} cannot be read: {exc}",
+                                 hint="move it away, then run `python -m harness report` again") from None
     found = data.get("schema") if isinstance(data, dict) else None
     if found != SCHEMA_VERSION:
         raise ResultsSchemaError(
-            f"{what} at {path} has schema {found!r}, this harness reads schema {SCHEMA_VERSION}",
+            f"{what} at {path} has schema {found!r:.40}, this harness reads schema {SCHEMA_VERSION}",
             hint="rerun `python -m harness report` (or `python -m harness run`) with this harness to rewrite it")
     return data
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConcurrentRunError
-from .layout import read_json, write_json
+from .layout import write_json
+from .untrusted import STATUS_MAX, UntrustedInput, read_json_bounded, read_status
 
 INSIDE = Path(__file__).resolve().parent / "inside"
 
@@ -115,8 +116,11 @@ class RunTree:
         write_json(self.status(stage, record["env_id"]), record)
 
     def load_status(self, stage, env_id):
-        """A stage's recorded outcome, or None."""
-        return read_json(self.status(stage, env_id))
+        """A stage's recorded outcome, or None; one that cannot be read (merged from another machine) is a failure."""
+        try:
+            return read_status(self.status(stage, env_id))
+        except UntrustedInput as exc:
+            return {"env_id": env_id, "ok": False, "error": f"status file refused: {exc}"}
 
     @property
     def timings_json(self):
@@ -127,14 +131,21 @@ class RunTree:
         """Append one whole run's seconds per stage."""
         import datetime
 
-        runs = (read_json(self.timings_json) or [])[-(keep - 1):]
+        try:
+            runs = read_json_bounded(self.timings_json, STATUS_MAX)
+        except (FileNotFoundError, UntrustedInput):
+            runs = None  # a damaged history is started again rather than stopping the run at its end
+        runs = (runs if isinstance(runs, list) else [])[-(keep - 1):]
         runs.append({"finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                      "stages": stages, "total": round(sum(stages.values()), 1)})
         write_json(self.timings_json, runs)
 
     def dump_is_current(self, env_id, stamp):
         """Whether a complete dump from exactly this stamp exists."""
-        return self.manifest(env_id).exists() and read_json(self.dump_stamp(env_id)) == stamp
+        try:
+            return self.manifest(env_id).exists() and read_status(self.dump_stamp(env_id)) == stamp
+        except UntrustedInput:
+            return False  # an unreadable stamp: dump again
 
     def mark_dumped(self, env_id, stamp):
         """Record the stamp of a complete dump."""

@@ -292,9 +292,10 @@ def read_status(path, max_bytes=STATUS_MAX):
 # C0, DEL, C1, and the invisible characters that reorder or hide text (bidi overrides, zero widths,
 # line separators): none belongs in a one-line message.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
-# Backslash-escapable ASCII punctuation that starts Markdown (or GitHub's math and autolinks: ':' stops
-# http://, '.' stops www.); <, > and & become entities so no HTML or entity survives.
-_MD_TABLE = {ord(c): "\\" + c for c in "\\`*_{}[]()#+-.!|~:$="}
+# Backslash-escapable ASCII punctuation that starts Markdown (or GitHub's math and autolinks: ':' and '/'
+# of :// stop http://, '.' stops www., '@' stops mail addresses); <, > and & become entities so no HTML
+# or entity survives.
+_MD_TABLE = {ord(c): "\\" + c for c in "\\`*_{}[]()#+-.!|~:$=@"}
 _MD_TABLE.update({ord("<"): "&lt;", ord(">"): "&gt;", ord("&"): "&amp;"})
 _PLAIN_CODE = re.compile(r"[A-Za-z0-9._+=/:@-]{1,200}")
 
@@ -306,7 +307,7 @@ def _cut(text, limit):
 def md_text(s, limit=TEXT_MAX):
     """Untrusted text as inert Markdown on one line: no link, image, emphasis, heading, HTML or table cell break."""
     text = _cut(" ".join(str(s).split()), limit)  # split() also takes \r, \x1c-\x1f, \x85 and U+2028
-    return _CONTROL.sub("?", text).translate(_MD_TABLE)
+    return _CONTROL.sub("?", text).translate(_MD_TABLE).replace("\\://", "\\:\\/\\/")
 
 
 def md_code(s, limit=NAME_MAX):

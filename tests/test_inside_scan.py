@@ -37,6 +37,17 @@ import json, resource, sys, time
 resource.setrlimit(resource.RLIMIT_AS, (%d, %d))
 sys.path.insert(0, %r)
 from inside import scan
+
+
+def peak():
+    # VmHWM: this process's own peak; ru_maxrss would keep the forking parent's across exec.
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 seconds = float(sys.argv[1])
 if seconds > 0:
     scan.MAX_SECONDS = seconds
@@ -45,7 +56,7 @@ for arg in sys.argv[2:]:
     start = time.monotonic()
     found = scan.artifact_modules(path, fmt)
     print(json.dumps({"found": sorted(found), "seconds": time.monotonic() - start,
-                      "maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+                      "maxrss": peak()}))
 """ % (AS_LIMIT, AS_LIMIT, str(REPO / "harness"))
 
 
@@ -299,44 +310,49 @@ def _many_members(count):
 
 
 def _attacks():
-    """name -> (format, bytes, modules the scan must still report)."""
-    deflated = _deflate_zeros(1 << 30, -15)
+    """name -> (format, a function building the file's bytes, modules the scan must report)."""
     crc = zlib.crc32(SCHEMA)
     stored = [(b"schema.json", 0, SCHEMA, crc, len(SCHEMA), len(SCHEMA))]
-    schema_bz2 = bz2.compress(SCHEMA)
+
+    def deflated_schema(claimed):
+        deflated = _deflate_zeros(1 << 30, -15)
+        return _zip([(b"schema.json", 8, deflated, crc, len(deflated), claimed)])
+
+    def bzip2_schema():
+        packed = bz2.compress(SCHEMA)
+        return _zip([(b"schema.json", 12, packed, crc, len(packed), len(SCHEMA))])
+
     return {
         # 20 million 1-byte MEMOIZE after a string: each would keep a memo entry.
-        "memoize-20M": ("pickle", _PREFIX + b"\x8c\x01a" + b"\x94" * (20 * 1000 * 1000) + b".",
-                        {"sklearn.base"}),
-        "binunicode-6M": ("pickle", _PREFIX + _short_unicode_ops(6 * 1000 * 1000) + b".",
+        "memoize-20M": ("pickle", lambda: _PREFIX + b"\x8c\x01a" + b"\x94" * (20 * 1000 * 1000)
+                        + b".", {"sklearn.base"}),
+        "binunicode-6M": ("pickle", lambda: _PREFIX + _short_unicode_ops(6 * 1000 * 1000) + b".",
                           {"sklearn.base"}),
-        "marks-60M": ("pickle", _PREFIX + b"(" * (60 * 1000 * 1000) + b".", {"sklearn.base"}),
+        "marks-60M": ("pickle", lambda: _PREFIX + b"(" * (60 * 1000 * 1000) + b".",
+                      {"sklearn.base"}),
         # int() of a 60-million-digit LONG or PUT line would take hours: never converted.
-        "long-decimal": ("pickle", b"\x80\x02L" + b"9" * (60 << 20) + b"L\np" + b"7" * 1000
+        "long-decimal": ("pickle", lambda: b"\x80\x02L" + b"9" * (60 << 20) + b"L\np" + b"7" * 1000
                          + b"\ncsklearn.tree\nX\n.", {"sklearn.tree"}),
         # A length of 2**62: the walk stops; the byte fallback still finds what follows.
-        "huge-length": ("joblib", _PREFIX + b"\x8e" + (1 << 62).to_bytes(8, "little")
+        "huge-length": ("joblib", lambda: _PREFIX + b"\x8e" + (1 << 62).to_bytes(8, "little")
                         + b"\x8c\x0bsklearn.svm\x94.", {"sklearn.base", "sklearn.svm"}),
-        "gzip-bomb-4G": ("joblib-z", _gzip_bomb(4 << 30), set()),
-        "zlib-bomb-1G": ("joblib-z", _PREFIX[:0] + _deflate_zeros(1 << 30, 15), set()),
-        "bz2-streams": ("joblib-z", bz2.compress(_PREFIX + b"0")
+        "gzip-bomb-4G": ("joblib-z", lambda: _gzip_bomb(4 << 30), set()),
+        "zlib-bomb-1G": ("joblib-z", lambda: _deflate_zeros(1 << 30, 15), set()),
+        "bz2-streams": ("joblib-z", lambda: bz2.compress(_PREFIX + b"0")
                         + bz2.compress(bytes(8 << 20), 1) * 16, {"sklearn.base"}),
-        "xz-streams": ("joblib-z", lzma.compress(_PREFIX + b"0")
+        "xz-streams": ("joblib-z", lambda: lzma.compress(_PREFIX + b"0")
                        + lzma.compress(bytes(8 << 20), preset=0) * 16, {"sklearn.base"}),
-        "gzip-100k-members": ("joblib-z", gzip.compress(_PREFIX + b"0") + gzip.compress(b"") * 100000,
-                              {"sklearn.base"}),
-        "skops-stored": ("skops", _zip(stored), {"sklearn.linear_model._logistic"}),
+        "gzip-100k-members": ("joblib-z", lambda: gzip.compress(_PREFIX + b"0")
+                              + gzip.compress(b"") * 100000, {"sklearn.base"}),
+        "skops-stored": ("skops", lambda: _zip(stored), {"sklearn.linear_model._logistic"}),
         # schema.json's headers claim 100 bytes; its deflate stream inflates to 1 GiB.
-        "skops-lying-size": ("skops", _zip([(b"schema.json", 8, deflated, crc, len(deflated), 100)]),
-                             set()),
+        "skops-lying-size": ("skops", lambda: deflated_schema(100), set()),
         # The same, the headers telling the truth: more than MAX_SCHEMA comes out, refused.
-        "skops-1G-schema": ("skops", _zip([(b"schema.json", 8, deflated, 0, len(deflated),
-                                            (1 << 30))]), set()),
-        "skops-1M-members": ("skops", _many_members(1000 * 1000), set()),
-        "skops-directory-4G": ("skops", _zip(stored, directory_size=0xFFFFFF00), set()),
+        "skops-1G-schema": ("skops", lambda: deflated_schema(1 << 30), set()),
+        "skops-1M-members": ("skops", lambda: _many_members(1000 * 1000), set()),
+        "skops-directory-4G": ("skops", lambda: _zip(stored, directory_size=0xFFFFFF00), set()),
         # zipfile inflates bzip2 members without an output bound: not read at all.
-        "skops-bzip2-member": ("skops", _zip([(b"schema.json", 12, schema_bz2, crc,
-                                               len(schema_bz2), len(SCHEMA))]), set()),
+        "skops-bzip2-member": ("skops", bzip2_schema, set()),
     }
 
 
@@ -344,9 +360,9 @@ def _attacks():
 def attack_files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("attacks")
     files = {}
-    for name, (fmt, data, expected) in _attacks().items():
+    for name, (fmt, build, expected) in _attacks().items():
         path = folder / name
-        path.write_bytes(data)
+        path.write_bytes(build())
         files[name] = (fmt, str(path), expected)
     big = folder / "skops-over-64MiB"
     with open(str(big), "wb") as fh:  # sparse: nothing of it is read

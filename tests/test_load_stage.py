@@ -73,13 +73,120 @@ def _outcomes(run):
     return out
 
 
+# Code run by hostile pickles inside the sandbox (never here): each attacks one thing a cell must not reach.
+FORGE = """
+import json, os
+forged = json.dumps({"event": "cell", "i": 0, "key": %r, "child": None, "na": None, "error": None,
+                     "outcome": {}, "log": None}) + "\\n"
+reached = []
+for target in ("/proc/1/fd/1", "/proc/1/fd/2", "/mnt/results", "/proc/self/fd/1"):
+    try:
+        with open(target, "a") as fh:
+            fh.write(forged)
+        reached.append(target)
+    except OSError as exc:
+        reached.append("%%s: %%s" %% (target, exc.strerror))
+raise RuntimeError("forge: " + " | ".join(reached))
+"""
+DAEMON = """
+import os, signal, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        time.sleep(3)  # the next cells have started: kill whatever can be killed
+        for _ in range(100):
+            try:
+                os.kill(-1, signal.SIGKILL)
+            except OSError:
+                pass
+            time.sleep(0.1)
+    os._exit(0)
+"""
+TRACE = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+attach = libc.ptrace(16, 1, 0, 0)
+errno = ctypes.get_errno()
+try:
+    open("/proc/1/mem", "r+b")
+    mem = "opened"
+except OSError as exc:
+    mem = exc.strerror
+raise RuntimeError("ptrace=%d errno=%d mem=%s" % (attach, errno, mem))
+"""
+SIGNALS = """
+import os, signal, time
+for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGSTOP, signal.SIGKILL):
+    os.kill(1, sig)
+time.sleep(0.5)
+"""
+FLOOD = """
+import os
+chunk = b"x" * (1 << 20)
+for fd in os.listdir("/proc/self/fd"):
+    try:
+        target = os.readlink("/proc/self/fd/" + fd)
+    except OSError:
+        continue  # the listing's own descriptor
+    if int(fd) > 2 and target.startswith("pipe:"):
+        for _ in range(40):  # the result channel: 40 MB of one line
+            os.write(int(fd), chunk)
+        os._exit(0)
+"""
+OUTPUT_FLOOD = "import os\nfor _ in range(400):\n    os.write(1, b'y' * (1 << 20))\n"
+
+
+def _memo_bomb(count):
+    """A pickle of count MEMOIZE opcodes: tiny to write, a huge memo for a naive scanner."""
+    return pickle.PROTO + b"\x04" + pickle.NONE + b"\x94" * count + pickle.STOP
+
+
+def _lying_zip(size):
+    """A skops-like zip whose schema.json says it is small and inflates to size zero bytes."""
+    import io
+    import struct
+    import zipfile
+    import zlib
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("schema.json", "{}")
+    data = bytearray(buf.getvalue())
+    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+    body = comp.compress(bytes(64 << 20)) * (size // (64 << 20)) + comp.flush()
+    local = data.index(b"PK\x03\x04")
+    name_len, extra_len = struct.unpack("<HH", data[local + 26:local + 30])
+    start = local + 30 + name_len + extra_len
+    old = struct.unpack("<I", data[local + 18:local + 22])[0]
+    out = data[:start] + body + data[start + old:]
+    delta = len(body) - old
+    struct.pack_into("<I", out, local + 18, len(body))
+    central = out.index(b"PK\x01\x02")
+    struct.pack_into("<I", out, central + 20, len(body))
+    end = out.index(b"PK\x05\x06")
+    struct.pack_into("<I", out, end + 16, struct.unpack("<I", out[end + 16:end + 20])[0] + delta)
+    return bytes(out)
+
+
+def _distinct(run, real, name, index):
+    """A neighbour: the real artifact with index zero bytes after pickle's STOP, so that no two
+    neighbours share bytes (identical bytes would load once) and each really loads."""
+    folder = run.tree.artifacts("neighbours") / name
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "model.pkl"
+    path.write_bytes((run.tree.root / "artifacts" / real.file).read_bytes() + bytes(index))
+    return cells_mod.Cell(f"neighbour-{name}", real.producer, real.estimator, "pickle", f"neighbours/{name}/model.pkl",
+                          real.outputs, sha256_file(path), real.cls, None, real.task, real.outputs_sha256)
+
+
 @pytest.mark.container
 def test_hostile_artifacts_end_as_their_own_outcome(docker_client, tmp_path):
     run = _dumped_run("two-envs.toml", tmp_path / "reports")
     consumer = run.matrix.envs[1]
     producer = consumer.id  # the control: neighbours load where they were made
-    real = [c for c in cells_mod.cells_for(run.builds[consumer.id].identity, [producer], run.tree, run.matrix, "t")
-            if c.format == "pickle" and c.estimator == "LogisticRegression"][0]
+    own = [c for c in cells_mod.cells_for(run.builds[consumer.id].identity, [producer], run.tree, run.matrix, "t")
+           if c.format == "pickle"]
+    real = next(c for c in own if c.estimator == "LogisticRegression")
     gateway = _bridge_gateway(docker_client)
     listener = socket.create_server((gateway, 0))
     listener.settimeout(0.2)
@@ -94,6 +201,20 @@ def test_hostile_artifacts_end_as_their_own_outcome(docker_client, tmp_path):
                 pass
 
     threading.Thread(target=accept, daemon=True).start()
+    counter = iter(range(1, 1000))
+
+    def neighbour(tag):
+        return _distinct(run, own[next(counter) % len(own)], tag, next(counter))
+
+    # An earlier run: its results must come out of the hostile run untouched.
+    earlier = [neighbour(f"earlier-{i}") for i in range(3)]
+    first = loads.load_env(run.runner, run.matrix, consumer, run.builds[consumer.id],
+                           loads.Plan(tuple(earlier), 0, tuple(earlier)), run.tree, cell_timeout=10)
+    assert first.ok, first.error
+    results = run.tree.results(consumer.id)
+    before = results.read_bytes()
+    assert len(cells_mod.read_results(results)) == 3
+
     marker = tmp_path / "host-marker"
     hostile = {
         "segfault": _reduce(__import__("ctypes").string_at, 0),
@@ -103,31 +224,53 @@ def test_hostile_artifacts_end_as_their_own_outcome(docker_client, tmp_path):
         "write-host": _reduce(os.system, f"echo pwned > {marker}"),
         "socket": _reduce(socket.create_connection, (gateway, listener.getsockname()[1]), 5),
         "fork-bomb": _reduce(exec, "import os\nwhile True:\n    os.fork()"),
+        "forge": _reduce(exec, FORGE % earlier[0].key),
+        "daemon": _reduce(exec, DAEMON),
+        "trace": _reduce(exec, TRACE),
+        "signals": _reduce(exec, SIGNALS),
+        "flood-channel": _reduce(exec, FLOOD),
+        "flood-log": _reduce(exec, OUTPUT_FLOOD),
     }
     files = {name: ("pickle", "model.pkl", pickle.dumps(obj), None) for name, obj in hostile.items()}
+    files["memo-bomb"] = ("pickle", "model.pkl", _memo_bomb(30_000_000), None)
     files["zip-bomb"] = ("joblib-z", "model.z.joblib", _gzip_bomb(4 << 30), None)
+    files["zip-lie"] = ("skops", "model.skops", _lying_zip(1 << 30), None)
     # The manifest travels with the artifact: claiming eval is needed must not make it trusted.
     files["skops-eval"] = ("skops", "model.skops", _skops_with(eval), ["builtins.eval"])
     files["skops-system"] = ("skops", "model.skops", _skops_with(os.system), None)
+    import numpy as np
+    files["skops-callable"] = ("skops", "model.skops", _skops_with(np.load), None)  # a function of numpy
     cells = []
     for name, (fmt, filename, payload, untrusted) in files.items():
         folder = run.tree.artifacts("hostile") / name
         folder.mkdir(parents=True)
         (folder / filename).write_bytes(payload)
+        cells.append(neighbour(f"before-{name}"))
         cells.append(cells_mod.Cell(f"hostile-{name}", "hostile", name, fmt, f"hostile/{name}/{filename}",
-                                    real.outputs, sha256_file(folder / filename), real.cls, untrusted, real.task))
-        cells.append(real.__class__(**{**real.__dict__, "key": f"neighbour-{name}"}))
+                                    real.outputs, sha256_file(folder / filename), real.cls, untrusted, real.task,
+                                    real.outputs_sha256))
+    # A producer record that nests 200,000 deep: it costs its own cell only.
+    nested = run.tree.artifacts("hostile") / "nested-outputs.json"
+    nested.write_text("[" * 200_000 + "]" * 200_000)
+    cells.append(neighbour("before-nested"))
+    cells.append(cells_mod.Cell("hostile-nested-outputs", "hostile", "nested", "pickle", real.file,
+                                "hostile/nested-outputs.json", real.sha256, real.cls, None, real.task,
+                                sha256_file(nested)))
+    cells.append(neighbour("last"))
     plan = loads.Plan(tuple(cells), 0, tuple(cells))
     result = loads.load_env(run.runner, run.matrix, consumer, run.builds[consumer.id], plan, run.tree,
                             cell_timeout=10)
     stop.set()
     assert result.ok, result.error
-    got = cells_mod.read_results(run.tree.results(consumer.id))
+    assert results.read_bytes().startswith(before), "an earlier result was changed"
+    assert results.stat().st_size < (4 << 20), "a cell wrote unbounded output into the results"
+    got = cells_mod.read_results(results)
+    assert set(got) == {c.key for c in earlier + cells}, "a cell has no result, or a foreign one"
     status = {key: record["status"] for key, record in got.items()}
     for key, record in sorted(got.items()):  # shown with -s: the evidence of each hostile cell
         if key.startswith("hostile"):
             print(key, record["status"], record["signal"], (record["error"] or {}).get("type"),
-                  (record["error"] or {}).get("message", "")[:120], record["untrusted"])
+                  (record["error"] or {}).get("message", "")[:160], record["untrusted"])
     assert status["hostile-segfault"] == Status.CRASH and got["hostile-segfault"]["signal"] == signal.SIGSEGV
     assert status["hostile-hang"] == Status.TIMEOUT
     assert status["hostile-memory"] == Status.CRASH
@@ -136,16 +279,33 @@ def test_hostile_artifacts_end_as_their_own_outcome(docker_client, tmp_path):
     assert status["hostile-socket"] == Status.LOAD_ERROR
     assert status["hostile-write-host"] == Status.PREDICT_ERROR  # os.system ran, but found no host path
     # The process limit stops it (BlockingIOError); on a machine too busy to reach the limit within
-    # the cell's time, the timeout does, and kills its whole process group: contained either way.
+    # the cell's time, the timeout does: contained either way.
     assert status["hostile-fork-bomb"] in (Status.LOAD_ERROR, Status.TIMEOUT)
-    if status["hostile-fork-bomb"] == Status.LOAD_ERROR:
-        assert got["hostile-fork-bomb"]["error"]["type"] == "BlockingIOError"
+    forge = got["hostile-forge"]["error"]["message"]
+    assert status["hostile-forge"] == Status.LOAD_ERROR and "/proc/1/fd/1: Permission denied" in forge, forge
+    assert "/mnt/results: Read-only file system" in forge or "/mnt/results: No such file" in forge, forge
+    assert status["hostile-daemon"] == Status.PREDICT_ERROR  # its daemon died with the cell
+    trace = got["hostile-trace"]["error"]["message"]
+    assert "ptrace=-1 errno=1" in trace and "mem=Permission denied" in trace, trace
+    assert status["hostile-signals"] == Status.PREDICT_ERROR  # the loader ignored every signal
+    assert status["hostile-flood-channel"] == Status.CRASH and got["hostile-flood-channel"]["error"]["type"] == "Oversize"
+    assert status["hostile-flood-log"] in (Status.LOAD_ERROR, Status.PREDICT_ERROR)  # its /tmp filled up, nothing else
+    assert status["hostile-memo-bomb"] in (Status.LOAD_ERROR, Status.CRASH)
     assert status["hostile-zip-bomb"] == Status.CRASH and got["hostile-zip-bomb"]["error"]["type"] == "MemoryError"
+    assert status["hostile-zip-lie"] in (Status.LOAD_ERROR, Status.CRASH, Status.REFUSED)
     for name, needed in (("skops-eval", "builtins.eval"), ("skops-system", "posix.system")):
         assert status[f"hostile-{name}"] == Status.REFUSED and got[f"hostile-{name}"]["untrusted"] == [needed]
+    assert status["hostile-skops-callable"] == Status.REFUSED
+    assert status["hostile-nested-outputs"] == Status.LOAD_ERROR
+    assert got["hostile-nested-outputs"]["error"]["type"] == "ProducerRecord"
     assert not marker.exists() and not (run.tree.artifacts("hostile") / "pwned").exists()
     assert accepted == [], "a sandboxed artifact reached a socket on the host"
-    assert all(status[f"neighbour-{name}"] == Status.IDENTICAL for name in hostile)
+    neighbours = [c.key for c in cells if c.key.startswith("neighbour")]
+    assert len({got[k]["key"] for k in neighbours}) == len(neighbours) == len(files) + 2
+    assert all(status[k] == Status.IDENTICAL for k in neighbours), {k: status[k] for k in neighbours}
+    # A rerun computes nothing new: every cell has its line.
+    done = cells_mod.read_results(results)
+    assert [c for c in earlier + cells if c.key not in done] == []
 
 
 @pytest.mark.container

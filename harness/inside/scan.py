@@ -35,7 +35,8 @@ MAX_INFLATED = 64 << 20
 # Compressed streams followed one after the other (gzip/bz2/xz allow concatenation; joblib
 # writes one): each costs a decompressor, and millions of empty ones would only cost time.
 MAX_STREAMS = 1024
-# Bytes read from disk per call while inflating, so the compressed input is never all in memory.
+# Bytes read from disk, and inflated, per decompress call: neither the compressed input nor a
+# decompressor's own output buffer is ever all in memory, only the inflated bytes kept.
 READ_CHUNK = 1 << 20
 # Opcodes walked: a 64 MiB file can hold 64 million 1-byte ops; honest models need far fewer
 # before their last class is named (a 1M-word vocabulary is ~4M ops).
@@ -80,8 +81,8 @@ if lzma is not None:
 # Fallback when the opcode walk stops (joblib writes raw array bytes between opcodes): module
 # names of these packages in the raw bytes after SHORT_BINUNICODE (0x8c, length) or GLOBAL ("c",
 # up to a newline). Searched per chunk, so the deadline is checked between chunks.
-_NAME_START = re.compile(rb"(\x8c.|c)(?:sklearn|numpy|scipy|joblib|skops|cloudpickle)(?![A-Za-z0-9_])",
-                         re.S)
+_NAME_START = re.compile(
+    rb"(\x8c.|c)(?:sklearn|numpy|scipy|joblib|skops|cloudpickle)(?![A-Za-z0-9_])", re.S)
 _SEARCH_CHUNK = 1 << 20
 _SEARCH_OVERLAP = 32  # > the longest match of _NAME_START, so no match is cut between chunks
 # "__module__" values of a skops schema (JSON; module names need no escapes).
@@ -254,7 +255,7 @@ def _inflate(fh, make, left, deadline):
                 left -= len(data)
                 if not data:
                     break
-            out += decomp.decompress(data, MAX_INFLATED - len(out))
+            out += decomp.decompress(data, min(READ_CHUNK, MAX_INFLATED - len(out)))
             data = getattr(decomp, "unconsumed_tail", b"")  # zlib; bz2/lzma keep it themselves
             if decomp.eof:  # the next concatenated stream, if any
                 data = decomp.unused_data + data
@@ -324,7 +325,8 @@ def _walk(data, found, deadline):
             line = bytes(data[pos:newline]) if newline - pos <= MAX_NAME + 2 else None
             pos = newline + 1
             if code in _TEXT_MEMO:
-                index = int(line) if line is not None and line.isdigit() and len(line) <= 18 else None
+                digits = line is not None and line.isdigit() and len(line) <= 18
+                index = int(line) if digits else None
                 if code == _PUT:
                     if index is not None:
                         _store(memo, index, last)
@@ -458,8 +460,8 @@ def _skops(path, found, deadline):
         try:
             if len(zf.filelist) > MAX_ZIP_MEMBERS or time.monotonic() >= deadline:
                 return
-            info = zf.NameToInfo.get("schema.json")
-            if info is None or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            info = zf.getinfo("schema.json")  # KeyError when missing: no skops file
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
                 return  # zipfile inflates bzip2/lzma members without an output bound
             # Local header, name and extra field (64 KiB each at most), then the data.
             budget.left = MAX_SCHEMA + (1 << 18)
