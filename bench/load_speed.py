@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from harness import cells as cells_mod
-from harness import engine, loads, merge
+from harness import engine, loads, merge, trust
 from harness.inside.schema import SCHEMA_VERSION
 from harness.layout import write_json
 from harness.runner import THREAD_ENV, Limits
@@ -23,7 +23,7 @@ def _todo(run, consumer):
     run.tree.results(consumer.id).unlink(missing_ok=True)
     producers = merge.dumped_producers(run.matrix, run.tree)
     plan = loads.plan_env(run.matrix, consumer, run.builds[consumer.id], producers, run.tree)
-    todo, _ = cells_mod.dedupe(plan.todo)  # identical bytes load once: every way below gets the same set
+    todo = [group[0] for group in cells_mod.dedupe(plan.todo)]  # identical bytes load once, in every way below
     return plan, todo
 
 
@@ -53,8 +53,9 @@ def in_process(run, consumer, todo):
     """Seconds for loading and predicting todo in one process of the consumer's image, no isolation."""
     with tempfile.TemporaryDirectory() as tmp:
         tasks = Path(tmp) / "tasks.json"
-        write_json(tasks, {"schema": SCHEMA_VERSION, "consumer": consumer.id, "tolerances": {},
-                           "cells": [cell.to_task() for cell in todo]})
+        records = loads.ProducerRecords(run.tree)
+        write_json(tasks, {"schema": SCHEMA_VERSION, "consumer": consumer.id, **trust.policy(),
+                           "cells": [cell.to_task(records.get(cell)["input_sha256"]) for cell in todo]})
         tasks.chmod(0o644)
         Path(tmp).chmod(0o755)
         mounts = [(str(INSIDE), "/opt/harness/inside", True), (str(BENCH), "/mnt/bench", True),
