@@ -41,40 +41,41 @@ class Runner:
             return self._docker(built, module, args, mounts, timeout, limits, user, sandbox, job)
         return self._venv(built, module, args, mounts, timeout)
 
-    def _docker(self, built, module, args, mounts, timeout, limits, user, sandbox, job):
-        """In a container with no network, the inside code mounted read-only."""
+    def _container(self, built, module, args, mounts, job):
+        """(command, binds, environment, labels) of a container with the inside code mounted read-only;
+        a container a killed run left on the same job is removed first."""
         where = {name: f"/mnt/{name}" for name in mounts}
         binds = [(str(INSIDE), "/opt/harness/inside", True)]
         binds += [(str(Path(host).resolve()), where[name], ro) for name, (host, ro) in mounts.items()]
         env = dict(THREAD_ENV, **dict(built.runtime), PYTHONPATH="/opt/harness", HOME="/tmp")
-        limits = limits or Limits()
         labels = _job_labels(job)
         if labels:
             engine.kill_labelled(self.client, labels)
-        return engine.run(self.client, built.tag, ["python", "-m", f"inside.{module}", *_fill(args, where)],
-                          mounts=binds, environment=env, user=user or limits.user, network=False,
-                          mem_limit=limits.memory, pids_limit=limits.pids, timeout=timeout,
+        return ["python", "-m", f"inside.{module}", *_fill(args, where)], binds, env, labels
+
+    def _venv_command(self, built, module, args, mounts):
+        """(command, environment) of the venv's Python: the only isolation without an engine."""
+        where = {name: str(Path(host).resolve()) for name, (host, _) in mounts.items()}
+        env = dict(os.environ, **THREAD_ENV, **dict(built.runtime), PYTHONPATH=str(INSIDE.parent))
+        return [str(Path(built.tag) / "bin" / "python"), "-m", f"inside.{module}", *_fill(args, where)], env
+
+    def _docker(self, built, module, args, mounts, timeout, limits, user, sandbox, job):
+        """In a container with no network."""
+        command, binds, env, labels = self._container(built, module, args, mounts, job)
+        limits = limits or Limits()
+        return engine.run(self.client, built.tag, command, mounts=binds, environment=env, user=user or limits.user,
+                          network=False, mem_limit=limits.memory, pids_limit=limits.pids, timeout=timeout,
                           sandbox=sandbox, labels=labels)
 
     def start(self, built, module, args, mounts, *, limits=None, job=None):
         """Start a module whose stdout is read as it comes (the load stage's results channel):
         a sandboxed container, or a venv child process (no isolation); returns a Streamed."""
         if self.backend != "docker":
-            where = {name: str(Path(host).resolve()) for name, (host, _) in mounts.items()}
-            env = dict(os.environ, **THREAD_ENV, **dict(built.runtime), PYTHONPATH=str(INSIDE.parent))
-            python = str(Path(built.tag) / "bin" / "python")
-            return ProcessStream([python, "-m", f"inside.{module}", *_fill(args, where)], env)
-        where = {name: f"/mnt/{name}" for name in mounts}
-        binds = [(str(INSIDE), "/opt/harness/inside", True)]
-        binds += [(str(Path(host).resolve()), where[name], ro) for name, (host, ro) in mounts.items()]
-        env = dict(THREAD_ENV, **dict(built.runtime), PYTHONPATH="/opt/harness", HOME="/tmp")
+            return ProcessStream(*self._venv_command(built, module, args, mounts))
+        command, binds, env, labels = self._container(built, module, args, mounts, job)
         limits = limits or Limits()
-        labels = _job_labels(job)
-        if labels:
-            engine.kill_labelled(self.client, labels)
-        return engine.start(self.client, built.tag, ["python", "-m", f"inside.{module}", *_fill(args, where)],
-                            mounts=binds, environment=env, user=limits.user, mem_limit=limits.memory,
-                            pids_limit=limits.pids, labels=labels)
+        return engine.start(self.client, built.tag, command, mounts=binds, environment=env, user=limits.user,
+                            mem_limit=limits.memory, pids_limit=limits.pids, labels=labels)
 
     def stop(self, job):
         """Remove a container a killed run left working on this job (docker only)."""
@@ -82,13 +83,10 @@ class Runner:
             engine.kill_labelled(self.client, _job_labels(job))
 
     def _venv(self, built, module, args, mounts, timeout):
-        """A child process of the venv's Python: the only isolation without an engine."""
-        where = {name: str(Path(host).resolve()) for name, (host, _) in mounts.items()}
-        env = dict(os.environ, **THREAD_ENV, **dict(built.runtime), PYTHONPATH=str(INSIDE.parent))
-        python = str(Path(built.tag) / "bin" / "python")
+        """A child process of the venv's Python, run to completion."""
+        command, env = self._venv_command(built, module, args, mounts)
         try:
-            proc = subprocess.run([python, "-m", f"inside.{module}", *_fill(args, where)], env=env,
-                                  capture_output=True, text=True, timeout=timeout)
+            proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired as exc:
             return -9, exc.stdout or "", f"timed out after {timeout}s"
         return proc.returncode, proc.stdout, proc.stderr
