@@ -92,7 +92,7 @@ def read_results(path):
                     continue
                 try:
                     record = json.loads(raw)
-                except ValueError:
+                except (ValueError, RecursionError):  # a line another machine wrote may nest without end
                     continue
                 if isinstance(record, dict) and record.get("schema") == SCHEMA_VERSION and "key" in record:
                     out[record["key"]] = record  # the last line for a key wins: never counted twice

@@ -67,19 +67,17 @@ def collect_cells(matrix, tree, producers):
     """The current record of every cell of every consumer (stale keys left out)."""
     inside = inside_hash()
     out = []
-    families, refused = {}, {}
+    families = {}
     for producer in producers:
-        manifest, _, problems = manifest_state(tree, producer)
-        for est in (manifest or {}).get("estimators", []):
+        for est in (manifest_state(tree, producer)[0] or {}).get("estimators", []):
             families[est["name"]] = est.get("family", "")
-        refused[producer] = {name for name, _ in problems}
     for env in matrix.envs:
         built = tree.load_status("build", env.id)
         if not built or not built.get("ok"):
             continue
         records = cells_mod.read_all(tree.result_files(env.id))
         identity = cells_mod.consumer_identity(built["tag"], built.get("runtime") or {})
-        for cell in _usable_cells(identity, producers, tree, matrix, inside, refused):
+        for cell in cells_mod.cells_for(identity, producers, tree, matrix, inside):  # checked manifests only
             record = records.get(cell.key)
             if record is None:
                 record = {"key": cell.key, "producer": cell.producer, "consumer": env.id,
@@ -94,20 +92,6 @@ def collect_cells(matrix, tree, producers):
             if known is not None and failing:
                 record["known"] = {"reason": known.reason, "link": known.link}
             out.append(record)
-    return out
-
-
-def _usable_cells(identity, producers, tree, matrix, inside, refused):
-    """cells_for, producer by producer, without the cells of manifest entries check_manifest refused."""
-    out = []
-    for producer in producers:
-        try:
-            cells = cells_mod.cells_for(identity, [producer], tree, matrix, inside)
-        except (KeyError, TypeError, AttributeError):
-            # cells_for reads the unchecked manifest: a refused entry of the wrong shape must cost this
-            # producer's cells, not every producer's (once cells_for reads load_manifest it never gets here).
-            continue
-        out += [cell for cell in cells if cell.estimator not in refused.get(producer, ())]
     return out
 
 

@@ -33,7 +33,7 @@ class UntrustedInput(ValueError):
 
 # Openers count +1 and closers -1 (as signed bytes): the running sum is the nesting depth.
 _SQUARE = bytes.maketrans(b"{}", b"[]")
-_NOT_BRACKET = bytes(c for c in range(256) if c not in b"[]{}")
+_NOT_STRUCTURE = bytes(c for c in range(256) if c not in b'[]{}"')
 _STEP = bytes.maketrans(b"[]", b"\x01\xff")
 
 
@@ -42,12 +42,15 @@ def json_depth(text, limit=None):
 
     limit: stop as soon as the depth is known to exceed it (the value returned is then only more than limit).
     """
-    # Everything runs in C (replace, split, translate): a 64 MiB file takes well under a second.
-    # Escaped backslashes go first, then escaped quotes (pairing left to right as JSON does), so
-    # every quote left toggles in and out of a string and split('"')[::2] keeps what lies outside.
+    # Everything runs in C (replace, translate, split): 50 MiB of results take a fraction of a second.
+    # Escaped backslashes go first, then escaped quotes (pairing left to right as JSON does), so every
+    # quote left toggles in and out of a string. Only quotes and brackets are kept; two adjacent quotes
+    # are dropped (an empty string, or two strings with nothing between them: inside stays inside),
+    # and split('"')[::2] keeps what lies outside the strings that are left.
     data = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
     data = data.replace(b"\\\\", b"").replace(b'\\"', b"")
-    brackets = b"".join(data.split(b'"')[::2]).translate(_SQUARE, _NOT_BRACKET)
+    skeleton = data.translate(_SQUARE, _NOT_STRUCTURE).replace(b'""', b"")
+    brackets = b"".join(skeleton.split(b'"')[::2])
     # Each pass of removing innermost pairs takes exactly one level off a balanced nesting (and at
     # most one off any other); it shrinks wide records fast, then the running sum measures the rest.
     passes = 0

@@ -68,6 +68,34 @@ def test_brackets_inside_strings_do_not_count(tmp_path):
     assert untrusted.json_depth('{"a\\\\": [[]]}') == 3  # an escaped backslash ends no string early
 
 
+def test_the_depth_scan_never_says_less_than_json_would_recurse():
+    import random
+
+    def deepest(text):  # what json.loads would reach: it stops at the first backslash outside a string
+        depth = peak = 0
+        inside = escaped = False
+        for char in text:
+            if inside:
+                escaped, inside = (False, True) if escaped else (char == "\\", char != '"')
+            elif char == "\\":
+                break
+            elif char == '"':
+                inside = True
+            elif char in "[{":
+                depth += 1
+                peak = max(peak, depth)
+            elif char in "]}":
+                depth -= 1
+        return peak
+
+    rng = random.Random(7)
+    for _ in range(20_000):
+        text = "".join(rng.choice('[]{}"\\a ') for _ in range(rng.randint(0, 40)))
+        assert untrusted.json_depth(text) >= deepest(text), text
+    for value in ([], {"a": [{"b": {}}, {"c": [[], [[]]]}]}, ["\\", '"[', "{"], [[[1]], {"x": "]]]"}]):
+        assert untrusted.json_depth(json.dumps(value)) == deepest(json.dumps(value))  # exact on JSON
+
+
 def test_a_huge_file_is_refused_without_reading_it(tmp_path):
     path = tmp_path / "manifest.json"
     with open(path, "wb") as handle:
