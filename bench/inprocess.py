@@ -24,7 +24,7 @@ def main(tasks_path, artifacts):
     trusted = frozenset(tasks.get("skops_trusted") or ())
     seconds, errors = 0.0, 0
     for cell in tasks["cells"]:
-        X = data.dataset(cell["task"]).X_pred
+        X = data.dataset(cell["task"])
         start = time.perf_counter()
         try:
             with warnings.catch_warnings():

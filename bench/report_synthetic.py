@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+SCHEMA = 2  # SCHEMA_VERSION of harness/inside/schema.py: the report refuses any other
 FORMATS = ("pickle", "pickle-p5", "joblib", "joblib-z", "cloudpickle", "skops", "onnx")
 PICKLING = ("pickle", "pickle-p5", "joblib", "joblib-z", "cloudpickle")
 
@@ -209,7 +210,7 @@ def make_results(n_cells=10_000, seed=0, payload=None, pending=0.02, matrix="syn
                         rec["status"] = "pending"
                     else:
                         rec.update(_outcome(rnd, prod, cons, name, family, fmt))
-                        rec["schema"] = 1
+                        rec["schema"] = SCHEMA
                     if rec["status"] == "load-error" and rec.get("error", {}).get("message") == \
                             "No module named 'numpy._core'":
                         rec["known"] = dict(NUMPY_KNOWN)
@@ -224,7 +225,7 @@ def make_results(n_cells=10_000, seed=0, payload=None, pending=0.02, matrix="syn
             if "known" in cell:
                 cell["known"]["reason"] = known[0]["reason"]
     return {
-        "schema": 1, "matrix": matrix, "generated": "2025-06-02T03:00:00+00:00",
+        "schema": SCHEMA, "matrix": matrix, "generated": "2025-06-02T03:00:00+00:00",
         "harness": {"version": "0.1.0", "inside": "0123456789abcdef", "host_machine": "x86_64"},
         "formats": list(FORMATS), "tolerances": {"default": {"rtol": 1e-7, "atol": 1e-10}, "onnx": {
             "rtol": 1e-4, "atol": 1e-6}},

@@ -9,12 +9,17 @@ import signal
 
 import numpy as np
 
-from .inside.schema import METHODS, SCHEMA_VERSION, Status
+from .inside.schema import CORE_METHODS, INPUTS, METHODS, SCHEMA_VERSION, Status, split_call
 
-# Method outcomes (the "status" of each entry of a result line's "methods").
+# Call outcomes (the "status" of each entry of a result line's "methods").
 IDENTICAL, CLOSE, MISMATCH, ERROR, MISSING = "identical", "close", "mismatch", "error", "missing"
-# Recorded, and no failure: a method only one side could compute.
-CONSUMER_ONLY, PRODUCER_ERROR = "consumer-only", "producer-error"
+# Recorded, and no failure: a call only one side could make (the producer's estimator had no
+# such method; the producer's call raised; the loaded model lacks a method beyond the core six).
+CONSUMER_ONLY, PRODUCER_ERROR, PRODUCER_ONLY = "consumer-only", "producer-error", "producer-only"
+# One letter per call outcome in a line's "grid": {method: a letter per input of INPUTS}.
+LETTER = {IDENTICAL: "I", CLOSE: "C", MISMATCH: "M", ERROR: "E", MISSING: "X",
+          PRODUCER_ERROR: "P", CONSUMER_ONLY: "O", PRODUCER_ONLY: "Y"}
+NO_CALL = "."
 
 MAX_TEXT = 500          # characters of any message kept from a child or a producer
 MAX_WARNINGS = 20
@@ -105,7 +110,13 @@ def decode_consumer(record):
 
 
 def _result(status, detail="", max_abs=None, max_rel=None):
-    return {"status": status, "max_abs": max_abs, "max_rel": max_rel, "detail": detail[:300]}
+    # Only what a call has: a cell makes up to a hundred calls, most of them identical.
+    rec = {"status": status}
+    if detail:
+        rec["detail"] = detail[:300]
+    if max_abs is not None:
+        rec["max_abs"], rec["max_rel"] = max_abs, max_rel
+    return rec
 
 
 def _same(a, b):
@@ -217,7 +228,8 @@ _CELL_STATUS = {IDENTICAL: Status.IDENTICAL, CLOSE: Status.CLOSE, MISMATCH: Stat
 
 
 def verdict(methods, warnings, missing_counts=True):
-    """(status, max_abs, max_rel) of a loaded cell from its methods and warnings.
+    """(status, max_abs, max_rel) of a loaded cell from its calls and warnings: uncompared when
+    no call could be compared.
 
     missing_counts=False for ONNX: a graph only has outputs for some methods (no
     predict_log_proba), so a method without an output there is no finding.
@@ -225,14 +237,31 @@ def verdict(methods, warnings, missing_counts=True):
     judged = [m for m in methods.values() if m["status"] in _CELL_STATUS]
     statuses = [_CELL_STATUS[m["status"]] for m in judged if missing_counts or m["status"] != MISSING]
     if not statuses:
-        return Status.IDENTICAL if not judged else Status.PREDICT_ERROR, None, None
+        return Status.UNCOMPARED if not judged else Status.PREDICT_ERROR, None, None
     status = max(statuses, key=Status.ORDER.index)
     if status in (Status.IDENTICAL, Status.CLOSE) and warnings:
         status = Status.WARNING
-    abs_values = [m["max_abs"] for m in methods.values() if m["max_abs"] is not None]
-    rel_values = [m["max_rel"] for m in methods.values() if m["max_rel"] is not None]
+    abs_values = [m["max_abs"] for m in methods.values() if m.get("max_abs") is not None]
+    rel_values = [m["max_rel"] for m in methods.values() if m.get("max_rel") is not None]
     return (status, max(abs_values) if abs_values else None,
             max(rel_values) if rel_values else None)
+
+
+def grid(methods):
+    """{method: one letter per input of INPUTS} of a cell's calls, "." where none was made."""
+    out = {}
+    for call, rec in methods.items():
+        method, input_name = split_call(call)
+        if method in METHODS and input_name in INPUTS:
+            row = out.setdefault(method, [NO_CALL] * len(INPUTS))
+            row[INPUTS.index(input_name)] = LETTER.get(rec["status"], "?")
+    return dict((m, "".join(out[m])) for m in METHODS if m in out)
+
+
+def _order(call):
+    method, input_name = split_call(call)
+    return (INPUTS.index(input_name) if input_name in INPUTS else len(INPUTS),
+            METHODS.index(method) if method in METHODS else len(METHODS), call)
 
 
 def log_excerpt(log):
@@ -272,55 +301,85 @@ def base_line(cell, consumer):
             "warnings": [], "error": None, "signal": None, "exit_code": None, "untrusted": None}
 
 
-def _methods(child, expected, fmt, tol):
-    """{method: outcome} over every method either side has."""
-    produced = expected.get("methods") if isinstance(expected.get("methods"), dict) else {}
-    if fmt == "onnx":
-        graph = child.get("graph") if isinstance(child.get("graph"), list) else []
-        pairs = [p for p in graph if isinstance(p, list) and len(p) == 2 and isinstance(p[0], str)]
-        wanted = {m: r.get("shape") for m, r in produced.items() if isinstance(r, dict) and "error" not in r}
+def _onnx_calls(child, produced):
+    """{call id: consumer record} of an ONNX child: each input's graph outputs mapped to the
+    producer's methods (core methods only: a graph has nothing else)."""
+    graphs = child.get("graph") if isinstance(child.get("graph"), dict) else {}
+    got = {}
+    for input_name in INPUTS:
+        graph = graphs.get(input_name)
+        prefix = "" if input_name == "fixed" else "@" + input_name
+        wanted = {}
+        for call, rec in produced.items():
+            method, name = split_call(call)
+            if name == input_name and method in CORE_METHODS and isinstance(rec, dict) and "error" not in rec:
+                wanted[method] = rec.get("shape")
+        if isinstance(graph, dict):  # the graph did not run on this input
+            got.update((m + prefix, graph) for m in wanted)
+            continue
+        pairs = [p for p in graph if isinstance(p, list) and len(p) == 2 and isinstance(p[0], str)] \
+            if isinstance(graph, list) else []
         mapping = onnx_methods([p[0] for p in pairs], wanted)
-        got = {m: {"kind": "missing"} for m in wanted}
         for name, rec in pairs:
             if name in mapping:
-                got[mapping[name]] = dict(rec, onnx_output=name) if isinstance(rec, dict) else rec
+                got[mapping[name] + prefix] = dict(rec, onnx_output=name) if isinstance(rec, dict) else rec
+    return got
+
+
+def _call(method, want, have, fmt, tol):
+    """The outcome of one call from the producer's record and the child's, or None when there is
+    nothing to record (neither side computed it)."""
+    kind = have.get("kind") if isinstance(have, dict) else None
+    if want is None:
+        if kind == "ok":
+            return _result(CONSUMER_ONLY, "the producer's estimator had no such method")
+        return None
+    if "error" in want:
+        if kind == "ok":
+            return _result(PRODUCER_ERROR, "the producer could not compute it: "
+                           + text((error_of(want["error"]) or {}).get("message"), 200))
+        return None
+    if kind is None:
+        if fmt == "onnx":
+            return _result(MISSING, "no ONNX output for this method")
+        if method in CORE_METHODS:
+            return _result(MISSING, "the loaded model has no such method here")
+        return _result(PRODUCER_ONLY, "the loaded model has no such method here")
+    if kind == "error":
+        err = error_of(have.get("error")) or {"type": "Error", "message": ""}
+        return _result(ERROR, f"{err['type']}: {err['message']}")
+    if kind != "ok":
+        return _result(ERROR, "the child returned no outcome for this call")
+    try:
+        value = decode_consumer(have)
+        if fmt == "onnx":
+            value = fit_shape(value, want.get("shape") or [])
+        rec = compare(value, decode_producer(want), *tol,
+                      sparse=None if fmt == "onnx" else have.get("sparse"),
+                      want_sparse=bool(want.get("sparse")))
+    except Unusable as exc:
+        return _result(MISMATCH, f"cannot compare: {exc}")
+    if fmt == "onnx":
+        rec.pop("type_change", None)  # a graph computes in float32 by design
+    return rec
+
+
+def _methods(child, expected, fmt, tol):
+    """{call id: outcome} over every call either side made, inputs then methods in order."""
+    produced = expected.get("methods") if isinstance(expected.get("methods"), dict) else {}
+    if fmt == "onnx":
+        got = _onnx_calls(child, produced)
     else:
         got = child.get("methods") if isinstance(child.get("methods"), dict) else {}
     out = {}
-    for method in METHODS:
-        want, have = produced.get(method), got.get(method)
-        want = want if isinstance(want, dict) else None
-        have = have if isinstance(have, dict) else {"kind": "missing"}
-        kind = have.get("kind")
-        if want is None:
-            if kind == "ok":
-                out[method] = _result(CONSUMER_ONLY, "the producer's estimator had no such method")
-            continue
-        if "error" in want:
-            if kind == "ok":
-                out[method] = _result(PRODUCER_ERROR, "the producer could not compute it: "
-                                      + text((error_of(want["error"]) or {}).get("message"), 200))
-            continue
-        if kind == "missing":
-            detail = "no ONNX output for this method" if fmt == "onnx" else "the loaded model has no such method here"
-            out[method] = _result(MISSING, detail)
-        elif kind == "error":
-            err = error_of(have.get("error")) or {"type": "Error", "message": ""}
-            out[method] = _result(ERROR, f"{err['type']}: {err['message']}")
-        elif kind == "ok":
-            try:
-                value = decode_consumer(have)
-                if fmt == "onnx":
-                    value = fit_shape(value, want.get("shape") or [])
-                out[method] = compare(value, decode_producer(want), *tol,
-                                      sparse=None if fmt == "onnx" else have.get("sparse"),
-                                      want_sparse=bool(want.get("sparse")))
-                if fmt == "onnx":
-                    out[method].pop("type_change", None)  # a graph computes in float32 by design
-            except Unusable as exc:
-                out[method] = _result(MISMATCH, f"cannot compare: {exc}")
-        else:
-            out[method] = _result(ERROR, "the child returned no outcome for this method")
+    for call in sorted(set(produced) | set(got), key=_order):
+        method, input_name = split_call(call)
+        if method not in METHODS or input_name not in INPUTS:
+            continue  # a name this harness never asks for: nothing to judge it against
+        want = produced.get(call)
+        rec = _call(method, want if isinstance(want, dict) else None, got.get(call), fmt, tol)
+        if rec is not None:
+            out[call] = rec
     return out
 
 
@@ -365,22 +424,25 @@ def judge(cell, consumer, record, expected, tol, timeout):
     if not isinstance(expected, dict):
         line["error"] = {"type": "ProducerRecord", "message": text(expected, 300)}
         return line
-    skip = {t for r in (expected.get("methods") or {}).values() if isinstance(r, dict)
-            for t in (r.get("warnings") or ()) if isinstance(t, str)}
+    skip = {t for t in (expected.get("predict_warnings") or ()) if isinstance(t, str)}
     line["warnings"] += [w for w in warnings_of(child.get("predict_warnings"), skip) if w not in line["warnings"]]
     line["warnings"] = line["warnings"][:MAX_WARNINGS]
     line["methods"] = _methods(child, expected, cell.format, tol)
-    for method, rec in line["methods"].items():
+    for call, rec in line["methods"].items():
         if rec["status"] == ERROR and line["error"] is None:
             kind, _, message = rec["detail"].partition(": ")
-            line["error"] = {"type": kind, "message": message}
+            line["error"] = {"type": kind, "message": f"{call}: {message}"}
         elif rec["status"] == MISSING and cell.format != "onnx" and line["error"] is None:
-            line["error"] = {"type": "AttributeError", "message": f"{method}: {rec['detail']}"}
+            line["error"] = {"type": "AttributeError", "message": f"{call}: {rec['detail']}"}
     line["status"], line["max_abs"], line["max_rel"] = verdict(
         line["methods"], line["warnings"], missing_counts=cell.format != "onnx")
     changes = [f"{m}: {r['type_change']}" for m, r in line["methods"].items() if r.get("type_change")]
     if changes:
         line["type_changes"] = changes
+    line["grid"] = grid(line["methods"])
+    # The grid holds every call; full records stay for the fixed rows and for what is not identical.
+    line["methods"] = dict((c, r) for c, r in line["methods"].items()
+                           if "@" not in c or r["status"] != IDENTICAL)
     return line
 
 

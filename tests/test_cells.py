@@ -59,7 +59,7 @@ def test_a_twin_producers_identical_artifact_is_judged_against_its_own_outputs()
 def test_partial_last_line_is_ignored_then_cut(tmp_path):
     path = tmp_path / "r.jsonl"
     good = json.dumps({"schema": SCHEMA_VERSION, "key": "k1", "status": "identical"})
-    path.write_text(good + "\n" + '{"schema": 1, "key": "k2", "sta')
+    path.write_text(good + "\n" + '{"schema": 2, "key": "k2", "sta')
     assert list(cells_mod.read_results(path)) == ["k1"]
     cells_mod.repair_tail(path)
     assert path.read_text() == good + "\n"

@@ -4,6 +4,8 @@ import hashlib
 
 import numpy as np
 
+from .schema import INPUTS
+
 SEED = 20240604
 N_TRAIN = 200
 N_PRED = 60
@@ -45,10 +47,13 @@ class SplitMix64(object):
 
 
 class Dataset(object):
-    """Training inputs, training target (or None) and the fixed prediction input."""
+    """Training inputs, training target (or None), the fixed prediction input and the other
+    prediction inputs ((name, rows) pairs in schema.INPUTS order, "fixed" first)."""
 
-    def __init__(self, X, y, X_pred):
+    def __init__(self, X, y, X_pred, **variants):
         self.X, self.y, self.X_pred = X, y, X_pred
+        self.inputs = [("fixed", X_pred)] + [
+            (name, variants[name]) for name in INPUTS[1:] if variants.get(name) is not None]
 
 
 def _rows(rng, n):
@@ -100,25 +105,53 @@ def _build():
 
     def holes(a):
         a = a.copy()
+        if a.ndim == 1:
+            a[np.arange(a.shape[0]) % 5 == 2] = np.nan
+            return a
         i, j = np.indices(a.shape)
         a[(i * 7 + j * 3) % 11 == 0] = np.nan
         return a
 
+    def numeric(X_pred, outside):
+        # Beyond the training range, holes where NaN may be accepted, one row, single precision.
+        return dict(outside=outside, missing=holes(X_pred), float32=X_pred.astype(np.float32),
+                    **{"single-row": X_pred[:1].copy()})
+
+    def one_row(X_pred):
+        return {"single-row": X_pred[:1].copy()}
+
+    unseen_cats = cats_pred.copy()
+    unseen_cats[::3, 0] = "violet"  # a colour no training row has
+    unseen_codes = codes(ints_pred)
+    unseen_codes[::3, 0] += 7
+    docs = _docs(rng, labels)  # before the prediction documents: the stream's order is the data
+    docs_pred = _docs(rng, [i % 3 for i in range(N_PRED)])
+    unseen_docs = np.array(["zulu yankee " + d if i % 2 else "zulu yankee"
+                            for i, d in enumerate(docs_pred.tolist())], dtype=object)
+    X_out = ints_pred / 10.0  # ten times the training range
+    nonneg_pred, unit_pred = (ints_pred + 1000) / 100.0, (ints_pred + 1000) / 2000.0
+    col, col_out = X_pred[:, 0].copy(), ints_pred[:, 0] / 10.0
     d = {
-        "classification": Dataset(X, y_class, X_pred),
-        "regression": Dataset(X, y_reg, X_pred),
-        "regression-positive": Dataset(X, y_pos, X_pred),
-        "transform": Dataset(X, y_class, X_pred),
-        "nonneg": Dataset((ints + 1000) / 100.0, y_class, (ints_pred + 1000) / 100.0),
-        "unit": Dataset((ints + 1000) / 2000.0, y_class, (ints_pred + 1000) / 2000.0),
-        "categorical": Dataset(cats, y_class, cats_pred),
-        "categorical-regression": Dataset(cats, y_reg, cats_pred),
-        "categorical-codes": Dataset(codes(ints), y_class, codes(ints_pred)),
-        "impute": Dataset(holes(X), y_class, holes(X_pred)),
-        "text": Dataset(_docs(rng, labels), y_class, _docs(rng, [i % 3 for i in range(N_PRED)])),
-        "isotonic": Dataset(X[:, 0].copy(), y_reg, X_pred[:, 0].copy()),
-        "cluster": Dataset(X, None, X_pred),
-        "outlier": Dataset(X, None, X_pred),
+        "classification": Dataset(X, y_class, X_pred, **numeric(X_pred, X_out)),
+        "regression": Dataset(X, y_reg, X_pred, **numeric(X_pred, X_out)),
+        "regression-positive": Dataset(X, y_pos, X_pred, **numeric(X_pred, X_out)),
+        "transform": Dataset(X, y_class, X_pred, **numeric(X_pred, X_out)),
+        "nonneg": Dataset((ints + 1000) / 100.0, y_class, nonneg_pred,
+                          **numeric(nonneg_pred, (ints_pred + 1000) / 10.0)),
+        "unit": Dataset((ints + 1000) / 2000.0, y_class, unit_pred,
+                        **numeric(unit_pred, (ints_pred + 1000) / 200.0)),
+        "categorical": Dataset(cats, y_class, cats_pred, unseen=unseen_cats, **one_row(cats_pred)),
+        "categorical-regression": Dataset(cats, y_reg, cats_pred, unseen=unseen_cats,
+                                          **one_row(cats_pred)),
+        "categorical-codes": Dataset(codes(ints), y_class, codes(ints_pred), unseen=unseen_codes,
+                                     **one_row(codes(ints_pred))),
+        "impute": Dataset(holes(X), y_class, holes(X_pred), outside=holes(X_out),
+                          float32=holes(X_pred).astype(np.float32), **one_row(holes(X_pred))),
+        "text": Dataset(docs, y_class, docs_pred, unseen=unseen_docs,
+                        **one_row(docs_pred)),
+        "isotonic": Dataset(X[:, 0].copy(), y_reg, col, **numeric(col, col_out)),
+        "cluster": Dataset(X, None, X_pred, **numeric(X_pred, X_out)),
+        "outlier": Dataset(X, None, X_pred, **numeric(X_pred, X_out)),
     }
     return d
 
@@ -153,11 +186,13 @@ def _array_bytes(a):
 
 
 def task_hash(task):
-    """sha256 of one dataset's X, y and X_pred."""
+    """sha256 of one dataset's X, y and every prediction input."""
     h = hashlib.sha256()
     ds = dataset(task)
-    for part in (ds.X, ds.y, ds.X_pred):
+    for part in (ds.X, ds.y):
         h.update(b"none" if part is None else _array_bytes(part))
+    for name, rows in ds.inputs:
+        h.update(name.encode("ascii") + _array_bytes(rows))
     return h.hexdigest()
 
 

@@ -85,11 +85,12 @@ def dump_entry(entry, out_dir, producer, fmts):
     rec.update({"status": schema.DUMP_OK,
                 "class": "%s.%s" % (type(est).__module__, type(est).__name__),
                 "fit_seconds": round(seconds, 4), "fit_warnings": fit_warnings})
-    preds = outputs.predictions(est, ds.X_pred)
+    preds, predict_warnings = outputs.predictions(est, ds)
     rel = os.path.join(entry.name, OUTPUTS)
     write_json(os.path.join(out_dir, rel), {
         "schema": schema.SCHEMA_VERSION, "producer": producer, "estimator": entry.name,
         "task": entry.task, "input_sha256": task_hash(entry.task), "methods": preds,
+        "predict_warnings": predict_warnings,
     })
     rec["outputs"] = _file_record(out_dir, rel)
     rec["methods"] = dict((m, schema.DUMP_ERROR if "error" in r else schema.DUMP_OK)

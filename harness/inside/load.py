@@ -59,7 +59,7 @@ class Channel(object):
 
 
 def _input(task, expected_hash, hashes):
-    """The prediction input of a task, checked against the producer's hash of it."""
+    """The dataset of a task (its prediction inputs), checked against the producer's hash of it."""
     from . import data
     if task not in data.TASKS:
         raise ValueError("task %r is unknown to this harness's data.py" % task)
@@ -68,7 +68,7 @@ def _input(task, expected_hash, hashes):
     if hashes[task] != expected_hash:
         raise ValueError("the prediction input of task %r differs from the producer's "
                          "(input_sha256 of outputs.json)" % task)
-    return data.dataset(task).X_pred
+    return data.dataset(task)
 
 
 _IMPORTED = {}  # module -> warnings its first import raised, replayed for every cell
@@ -92,7 +92,7 @@ def preload(path, fmt, allowed):
     return caught_all
 
 
-def evaluate(cell, path, X, trusted, imported):
+def evaluate(cell, path, ds, trusted, imported):
     """In the child: load, call every method, return the raw outputs as JSON bytes."""
     from . import loaders
 
@@ -119,7 +119,7 @@ def evaluate(cell, path, X, trusted, imported):
             out["warnings"] += loaders.warning_records(caught)
             del caught[:]
             try:
-                out.update(loaders.outputs(model, cell["format"], X))
+                out.update(loaders.outputs(model, cell["format"], ds))
             except MemoryError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the graph did not run at all
@@ -158,7 +158,7 @@ def run_cell(i, cell, options, ctx):
             record["error"] = {"type": "ArtifactChanged", "message": "artifact changed since "
                                "dump: its sha256 is not the one in the task file"}
             return record
-        X = _input(cell["task"], cell["input_sha256"], ctx["hashes"])
+        ds = _input(cell["task"], cell["input_sha256"], ctx["hashes"])
     except (OSError, ValueError, KeyError) as exc:
         record["error"] = loaders.error_record(exc)
         return record
@@ -167,7 +167,7 @@ def run_cell(i, cell, options, ctx):
     os.ftruncate(log_fd, 0)
     os.lseek(log_fd, 0, os.SEEK_SET)
     payload, outcome = isolate.run(
-        lambda: evaluate(cell, path, X, ctx["trusted"], imported),
+        lambda: evaluate(cell, path, ds, ctx["trusted"], imported),
         options.timeout, options.memory, log_fd, ctx["whole_container"])
     record["outcome"] = outcome
     if payload is None:

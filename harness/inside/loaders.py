@@ -10,9 +10,9 @@ import warnings
 
 import numpy as np
 
-from . import isolate, onnx_check
+from . import calls, isolate, onnx_check
 from .compat import version_tuple
-from .schema import FORMATS, METHODS, TRUSTED_ROOTS
+from .schema import FORMATS, TRUSTED_ROOTS
 
 # The module each format needs, besides pickle itself; missing means the cell is n/a.
 LIBRARY = {"joblib": "joblib", "joblib-z": "joblib", "cloudpickle": "cloudpickle",
@@ -190,22 +190,6 @@ def encode(value):
             "sparse": bool(sparse), "object": was_object, "type": type(value).__name__[:60]}
 
 
-def _call(model, method, X):
-    """One Python method as a returned record: ok (with the output), missing or error."""
-    try:
-        present = hasattr(model, method)  # available_if checks can raise more than AttributeError
-    except Exception as exc:  # noqa: BLE001
-        return {"kind": "error", "error": error_record(exc)}
-    if not present:
-        return {"kind": "missing"}
-    try:
-        return encode(getattr(model, method)(X))
-    except MemoryError:
-        raise
-    except Exception as exc:  # noqa: BLE001
-        return {"kind": "error", "error": error_record(exc)}
-
-
 def _onnx_input(X, onnx_type):
     X = np.asarray(X)
     if X.ndim == 1:  # a column of values or of documents: the graph takes [N, 1]
@@ -227,9 +211,18 @@ def _onnx_outputs(session, X):
     return [[str(name)[:100], encode(value)] for name, value in zip(names, values)]
 
 
-def outputs(model, fmt, X):
-    """{"methods": {method: record}} (every method of METHODS, in that order: estimators with
-    copy=False may change X in place) or {"graph": [[name, record]]} for ONNX."""
+def outputs(model, fmt, ds):
+    """{"methods": {call id: record}} for every call of calls.plan the model has (a call it
+    lacks is absent), or {"graph": {input: [[output name, record]]}} for ONNX."""
     if fmt == "onnx":
-        return {"graph": _onnx_outputs(model, X)}
-    return {"methods": dict((m, _call(model, m, X)) for m in METHODS)}
+        graph = {}
+        for name, rows in ds.inputs:
+            try:
+                graph[name] = _onnx_outputs(model, rows)
+            except MemoryError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the graph did not run on this input
+                graph[name] = {"kind": "error", "error": error_record(exc)}
+        return {"graph": graph}
+    return {"methods": calls.run(model, ds, encode,
+                                 lambda exc: {"kind": "error", "error": error_record(exc)})}

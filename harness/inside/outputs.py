@@ -5,7 +5,7 @@ import warnings
 
 import numpy as np
 
-from . import schema
+from . import calls
 
 MAX_WARNINGS = 20
 MAX_MESSAGE = 500
@@ -49,29 +49,13 @@ def fit(entry, ds):
     return est, seconds, _warning_texts(caught)
 
 
-def predictions(est, X_pred):
-    """Every method of schema.METHODS the estimator has, called on the prediction input."""
-    out = {}
-    for method in schema.METHODS:
-        try:
-            # hasattr itself runs available_if checks, which may raise more than AttributeError.
-            present = hasattr(est, method)
-        except Exception as exc:  # noqa: BLE001 - a broken property is a result, not a crash
-            out[method] = {"error": error_record(exc)}
-            continue
-        if not present:
-            continue
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                rec = encode_array(getattr(est, method)(X_pred))
-            except Exception as exc:  # noqa: BLE001
-                rec = {"error": error_record(exc)}
-        texts = _warning_texts(caught)
-        if texts:
-            rec["warnings"] = texts
-        out[method] = rec
-    return out
+def predictions(est, ds):
+    """({call id: encoded output or {"error"}} for every call of calls.plan the estimator has,
+    the warnings those calls raised)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = calls.run(est, ds, encode_array, lambda exc: {"error": error_record(exc)})
+    return out, _warning_texts(caught)
 
 
 def cv_score(entry, ds):

@@ -1,7 +1,7 @@
 """The record schema shared by the host and every environment (Python >= 3.6 syntax, stdlib only)."""
 
 # Bump when the layout or meaning of any JSON record below changes; readers refuse other numbers.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Persistence formats, in the order the report shows them.
 FORMATS = (
@@ -24,8 +24,9 @@ FORMAT_SUFFIX = {
     "onnx": ".onnx",
 }
 
-# Prediction methods compared between producer and consumer, in a fixed order.
-METHODS = (
+# The six prediction methods every comparison started with: one the producer had and the
+# loaded model lacks fails the cell (predict-error).
+CORE_METHODS = (
     "predict",
     "predict_proba",
     "predict_log_proba",
@@ -33,6 +34,41 @@ METHODS = (
     "transform",
     "score_samples",
 )
+
+# Every call compared between producer and consumer, in a fixed order: each returns output
+# without refitting (calls.py says how each is made). One the loaded model lacks is recorded
+# as producer-only and does not fail the cell.
+METHODS = CORE_METHODS + (
+    "predict_joint_log_proba",
+    "predict_std",               # predict(X, return_std=True)[1]
+    "inverse_transform",         # inverse_transform(transform(X)): a round trip
+    "kneighbors",                # the distances of kneighbors(X)
+    "apply",
+    "staged_predict",
+    "staged_predict_proba",
+    "staged_decision_function",
+    "score",                     # score on the training data (the prediction rows have no target)
+    "get_feature_names_out",
+)
+
+# Prediction inputs, in a fixed order: the fixed rows, then inputs that take other code paths
+# (data.inputs builds them per task; a task has only those that make sense for it).
+INPUTS = ("fixed", "outside", "missing", "unseen", "single-row", "float32")
+
+# Calls made on the fixed rows only: their output is large, or takes no prediction rows.
+FIXED_ONLY = ("staged_predict", "staged_predict_proba", "staged_decision_function", "score",
+              "get_feature_names_out")
+
+
+def call_id(method, input_name):
+    """The name of one call: the method alone on the fixed rows, method@input otherwise."""
+    return method if input_name == "fixed" else "%s@%s" % (method, input_name)
+
+
+def split_call(call):
+    """(method, input) of a call id."""
+    method, _, input_name = call.partition("@")
+    return method, input_name or "fixed"
 
 
 # Families of the reference catalogue, in the order the report groups them.
@@ -54,6 +90,7 @@ class Status(object):
     IDENTICAL = "identical"
     CLOSE = "close"
     WARNING = "warning"
+    UNCOMPARED = "uncompared"  # loaded, but no output of either side could be compared
     MISMATCH = "mismatch"
     PREDICT_ERROR = "predict-error"
     LOAD_ERROR = "load-error"
@@ -63,7 +100,7 @@ class Status(object):
     NOT_APPLICABLE = "n/a"
 
     ORDER = (
-        IDENTICAL, CLOSE, WARNING, MISMATCH, PREDICT_ERROR,
+        IDENTICAL, CLOSE, WARNING, UNCOMPARED, MISMATCH, PREDICT_ERROR,
         LOAD_ERROR, REFUSED, CRASH, TIMEOUT, NOT_APPLICABLE,
     )
 

@@ -1,0 +1,104 @@
+"""Every call compared between producer and consumer: which methods on which inputs, and how
+each is made, shared by the dump (the producer's record) and the load (the consumer's)."""
+
+import inspect
+
+import numpy as np
+
+from .schema import FIXED_ONLY, METHODS, call_id
+
+MAX_STAGES = 200  # staged_* outputs kept, so one boosted model cannot fill the record
+
+
+class Missing(Exception):
+    """The estimator has no such method (or it does not apply, e.g. predict without return_std)."""
+
+
+def _present(est, name):
+    # hasattr runs available_if checks, which may raise more than AttributeError: that
+    # exception is the call's outcome, so it propagates.
+    if not hasattr(est, name):
+        raise Missing(name)
+    return getattr(est, name)
+
+
+def _takes(func, parameter):
+    try:
+        return parameter in inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _staged(est, name, X):
+    stages = []
+    for i, out in enumerate(_present(est, name)(X)):
+        if i >= MAX_STAGES:
+            break
+        stages.append(np.asarray(out))
+    return np.stack(stages) if stages else np.zeros((0,))
+
+
+def _predict_std(est, X):
+    predict = _present(est, "predict")
+    if not _takes(predict, "return_std"):
+        raise Missing("predict(return_std=True)")
+    return predict(X, return_std=True)[1]
+
+
+def _score(est, X, ds):
+    score = _present(est, "score")
+    # On the training data: the prediction rows have no target. Shape (1,), since .npy writing
+    # makes a 0-d array 1-d while the producer's JSON keeps it 0-d.
+    return np.asarray(score(ds.X.copy()) if ds.y is None else score(ds.X.copy(), ds.y)).reshape(1)
+
+
+def make(est, method, X, ds):
+    """The output of one method on input X; raises Missing when the estimator lacks it."""
+    if method.startswith("staged_"):
+        return _staged(est, method, X)
+    if method == "predict_std":
+        return _predict_std(est, X)
+    if method == "inverse_transform":
+        inverse = _present(est, "inverse_transform")
+        return inverse(_present(est, "transform")(X))
+    if method == "kneighbors":
+        return _present(est, "kneighbors")(X)[0]
+    if method == "score":
+        return _score(est, X, ds)
+    if method == "get_feature_names_out":
+        return np.asarray(_present(est, method)(), dtype=str)
+    return _present(est, method)(X)
+
+
+def plan(ds):
+    """(call id, method, input rows) of every call, inputs in schema.INPUTS order and methods in
+    schema.METHODS order within each."""
+    out = []
+    for input_name, rows in ds.inputs:
+        for method in METHODS:
+            if input_name == "fixed" or method not in FIXED_ONLY:
+                out.append((call_id(method, input_name), method, rows))
+    return out
+
+
+def run(est, ds, record, on_error):
+    """{call id: record(output) | on_error(exc)} for every call the estimator has; each call
+    gets its own copy of the input (estimators with copy=False change it in place)."""
+    out = {}
+    for call, method, rows in plan(ds):
+        try:
+            value = make(est, method, rows.copy(), ds)
+        except Missing:
+            continue
+        except MemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a call that raises is a result, not a crash
+            out[call] = on_error(exc)
+            continue
+        try:
+            out[call] = record(value)
+        except MemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - an output the harness cannot encode
+            out[call] = on_error(exc)
+    return out
