@@ -52,6 +52,16 @@ def _score(est, X, ds):
     return np.asarray(score(ds.X.copy()) if ds.y is None else score(ds.X.copy(), ds.y)).reshape(1)
 
 
+def _rows_as_text(value):
+    """A ragged list of arrays (CountVectorizer's inverse_transform: the terms of each row) as one
+    string per row; anything else unchanged."""
+    if isinstance(value, list) and value and all(hasattr(v, "tolist") for v in value):
+        shapes = set(np.shape(v) for v in value)
+        if len(shapes) > 1 or any(np.asarray(v).dtype.kind in "OU" for v in value):
+            return np.array([" ".join(str(t) for t in np.asarray(v).ravel().tolist()) for v in value])
+    return value
+
+
 def make(est, method, X, ds):
     """The output of one method on input X; raises Missing when the estimator lacks it."""
     if method.startswith("staged_"):
@@ -60,7 +70,7 @@ def make(est, method, X, ds):
         return _predict_std(est, X)
     if method == "inverse_transform":
         inverse = _present(est, "inverse_transform")
-        return inverse(_present(est, "transform")(X))
+        return _rows_as_text(inverse(_present(est, "transform")(X)))
     if method == "kneighbors":
         return _present(est, "kneighbors")(X)[0]
     if method == "score":
