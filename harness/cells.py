@@ -4,6 +4,7 @@ import json
 import os
 from dataclasses import dataclass
 
+from . import canaries
 from .inside.schema import SCHEMA_VERSION
 from .layout import sha256_text
 from .untrusted import UntrustedInput, load_manifest
@@ -24,6 +25,8 @@ class Cell:
     untrusted: object
     task: str
     outputs_sha256: str = ""
+    canary: str = ""              # a canary's expected status ("" for a real cell)
+    canary_type_change: bool = False  # whether the canary must also record a change of type
 
     def to_task(self, input_sha256):
         """The cell as the inside loader reads it: what to load, never what to expect."""
@@ -47,8 +50,9 @@ def consumer_identity(tag, runtime):
     return tag + "".join(f"+{name}={value}" for name, value in sorted(dict(runtime).items()))
 
 
-def cells_for(consumer_tag, producers, tree, matrix, inside):
-    """Every cell a consumer image must load: one per artifact of every dumped producer."""
+def cells_for(consumer_tag, producers, tree, matrix, inside, consumer=None):
+    """Every cell a consumer image must load: one per artifact of every dumped producer, and the
+    canaries of its own dump when the consumer is one of the producers."""
     cells = []
     for producer in producers:
         manifest = read_manifest(tree.manifest(producer))
@@ -59,16 +63,27 @@ def cells_for(consumer_tag, producers, tree, matrix, inside):
             for fmt, rec in est.get("formats", {}).items():
                 if rec.get("status") != "ok":
                     continue
-                tol = matrix.tolerance_for(fmt)
-                # The artifact's place is part of the key: identical bytes can stand in several cells
-                # (pickle and cloudpickle often write the same file); so are the producer's recorded
-                # outputs, which the verdict compares with.
-                key = sha256_text(producer, est["name"], fmt, rec["sha256"], outputs.get("sha256") or "", consumer_tag,
-                                  inside, repr((tol.rtol, tol.atol)))[:24]
-                cells.append(Cell(key, producer, est["name"], fmt, f"{producer}/{rec['file']}",
-                                  f"{producer}/{outputs.get('file') or 'outputs.json'}", rec["sha256"], est.get("class", ""),
-                                  rec.get("untrusted_types"), est.get("task", ""), outputs.get("sha256") or ""))
+                cells.append(_cell(producer, est["name"], fmt, rec["file"], outputs.get("file") or "outputs.json",
+                                   rec["sha256"], outputs.get("sha256") or "", est.get("class", ""),
+                                   rec.get("untrusted_types"), est.get("task", ""), consumer_tag, matrix, inside))
+        if producer == consumer:
+            for canary in canaries.plan(tree.artifacts(producer), manifest):
+                cells.append(_cell(producer, canary.name, "pickle", canary.file, canary.outputs, canary.sha256,
+                                   canary.outputs_sha256, canary.cls, None, canary.task, consumer_tag, matrix,
+                                   inside, canary=canary.expected, canary_type_change=canary.type_change))
     return cells
+
+
+def _cell(producer, estimator, fmt, file, outputs, sha256, outputs_sha256, cls, untrusted, task,
+          consumer_tag, matrix, inside, **canary):
+    tol = matrix.tolerance_for(fmt)
+    # The artifact's place is part of the key: identical bytes can stand in several cells (pickle
+    # and cloudpickle often write the same file); so are the producer's recorded outputs, which
+    # the verdict compares with, the consumer, the judging code and the tolerances.
+    key = sha256_text(producer, estimator, fmt, sha256, outputs_sha256, consumer_tag, inside,
+                      repr((tol.rtol, tol.atol)))[:24]
+    return Cell(key, producer, estimator, fmt, f"{producer}/{file}", f"{producer}/{outputs}", sha256, cls,
+                untrusted, task, outputs_sha256, **canary)
 
 
 MAX_LINE = 48 << 20  # bytes of one results line: a cell's record is bounded well below this

@@ -5,7 +5,7 @@ import json
 import sys
 
 from . import matrix as matrix_mod
-from .errors import HarnessError, ResolutionError, SelectionError
+from .errors import HarnessError, ProofError, ResolutionError, SelectionError
 from .layout import read_json
 from .selection import select
 from .untrusted import term_text
@@ -144,7 +144,7 @@ def cmd_run(args):
     run, selected = _run(args)
     if args.envs:
         raise SelectionError("`run` covers the whole matrix; use dump/load with environment ids")
-    run.everything()
+    _check_proof(run.everything())
     return 0
 
 
@@ -172,9 +172,17 @@ def cmd_report(args):
     tree = RunTree.for_matrix(m, args.reports)
     locks = [wheels.Lock.from_json(data) for env in m.envs
              if (data := read_json(Cache.default().lock(env.id)))]
-    merge.write_results(m, tree, locks)
+    results = merge.write_results(m, tree, locks)
     print(report.render(tree.root))
+    _check_proof(results)
     return 0
+
+
+def _check_proof(results):
+    """ProofError when the run's canaries or controls did not come out as expected."""
+    proof = results.get("proof") or {}
+    if not proof.get("ok", True):
+        raise ProofError("the run did not prove it can fail: " + "; ".join(proof.get("problems") or ()))
 
 
 VERBS = {"list": cmd_list, "resolve": cmd_resolve, "build": cmd_build, "dump": cmd_dump,

@@ -72,3 +72,10 @@ class ConcurrentRunError(HarnessError):
     """Another process is already loading the same consumer into the same results tree."""
 
     exit_code = 10
+
+
+class ProofError(HarnessError):
+    """The run did not prove it can fail: a canary or a diagonal control came out wrong."""
+
+    exit_code = 11
+    hint = "the report says which at its top; a canary that passes where it must fail means the judgement is broken"

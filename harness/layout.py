@@ -50,20 +50,24 @@ class Cache:
         return self.root / "rootfs" / name
 
 
-def write_json(path, data):
-    """Write JSON atomically: a reader sees the old file or the new one, never half."""
+def write_bytes(path, data):
+    """Write bytes atomically: a reader sees the old file or the new one, never half."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=1, sort_keys=True)
-            handle.write("\n")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are published and read by containers
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json(path, data):
+    """Write JSON atomically (write_bytes), indented and with sorted keys."""
+    write_bytes(path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode("utf-8"))
 
 
 def read_json(path):

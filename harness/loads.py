@@ -10,6 +10,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from . import canaries
 from . import cells as cells_mod
 from . import engine, judge, trust
 from .errors import SelectionError
@@ -68,11 +69,25 @@ class Plan:
     todo: tuple
 
 
+def _write_canaries(tree, producer):
+    """The canaries of a producer's dump, written into its folder before its own load; a folder
+    that would lead them elsewhere (a planted link) gets none, and the report says so."""
+    manifest = cells_mod.read_manifest(tree.manifest(producer))
+    if manifest is None:
+        return
+    try:
+        canaries.write(tree.artifacts(producer), canaries.plan(tree.artifacts(producer), manifest))
+    except (OSError, UntrustedInput):
+        pass
+
+
 def plan_env(matrix, env, built, producers, tree, only=None):
     """Which cells of a consumer are missing from its results file (only: recompute matching cells)."""
     if not built.ok:
         return Plan((), 0, ())
-    wanted = cells_mod.cells_for(built.identity, producers, tree, matrix, inside_hash())
+    if env.id in producers:
+        _write_canaries(tree, env.id)
+    wanted = cells_mod.cells_for(built.identity, producers, tree, matrix, inside_hash(), consumer=env.id)
     cells_mod.repair_tail(tree.results(env.id))
     done = cells_mod.read_all(tree.result_files(env.id))
     wanted = [c for c in wanted if cells_mod.in_shard(c, tree.shard)]

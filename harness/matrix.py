@@ -16,7 +16,7 @@ TOP_KEYS = ("formats", "base", "estimators", "tolerances", "known", "matrix")
 MATRIX_KEYS = ("scikit-learn", "python", "numpy", "arch", "include", "exclude", "formats", "estimators")
 ESTIMATOR_KEYS = ("include", "exclude")
 TOLERANCE_KEYS = ("rtol", "atol")
-KNOWN_KEYS = ("producer", "consumer", "format", "estimator", "reason", "link")
+KNOWN_KEYS = ("producer", "consumer", "format", "estimator", "status", "error", "reason", "link")
 DEFAULT_BASE = "python:{python}-slim"
 NUMPY_RE = re.compile(r"^(default|1|2|\d+\.\d+\.\d+)$")
 PYTHON_RE = re.compile(r"^3\.\d+$")
@@ -57,7 +57,8 @@ class Tolerance:
 
 @dataclass(frozen=True)
 class Known:
-    """An expected incompatibility, shown as such in the report."""
+    """An expected incompatibility: which cells (globs), the outcome they are expected to have
+    (statuses, and optionally a pattern their error must match), why, and the evidence."""
 
     producer: str
     consumer: str
@@ -65,12 +66,29 @@ class Known:
     estimator: str
     reason: str
     link: str
+    status: tuple = ()
+    error: str = ""  # a regular expression searched in "ErrorType: message"
 
     def matches(self, producer, consumer, fmt, estimator):
-        """Whether a cell falls under this known issue."""
+        """Whether a cell falls under this entry's globs."""
         pairs = ((producer, self.producer), (consumer, self.consumer),
                  (fmt, self.format), (estimator, self.estimator))
         return all(fnmatch.fnmatchcase(value, pattern) for value, pattern in pairs)
+
+    def explains(self, record):
+        """Whether a cell's outcome is the one this entry expects: a failure that is not the
+        expected one (a crash where a load error is known) is no known issue."""
+        if record.get("status") not in self.status:
+            return False
+        if not self.error:
+            return True
+        error = record.get("error") if isinstance(record.get("error"), dict) else {}
+        text = f"{error.get('type') or ''}: {error.get('message') or ''}"
+        return re.search(self.error, text) is not None
+
+    def record(self):
+        """The entry as results.json lists it."""
+        return dict(self.__dict__, status=list(self.status))
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,10 @@ import math
 import re
 
 from .errors import ConfigError
-from .inside.schema import FORMATS
+from .inside.schema import FORMATS, Status
+
+# Outcomes a known issue may expect: the failing ones, never a passing one or n/a.
+FAILING = Status.ORDER[Status.ORDER.index(Status.UNCOMPARED):-1]
 
 HEADER_RE = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
 URL_RE = re.compile(r"^https?://\S+$")
@@ -162,7 +165,8 @@ class Checker:
         return default, tuple(per_format)
 
     def known(self, value, keypath):
-        """[[known]] entries: globs, a reason and a link."""
+        """[[known]] entries: globs, the expected failing statuses (and error pattern), a reason
+        and a link."""
         from .matrix import KNOWN_KEYS, Known
 
         if not isinstance(value, list):
@@ -175,6 +179,18 @@ class Checker:
             for key in ("reason", "link"):
                 if key not in entry:
                     self.fail(where + (key,), f"missing {key!r}: every known issue says why and links to evidence")
+            if "status" not in entry:
+                self.fail(where + ("status",), "missing 'status': every known issue says which outcome it "
+                          f"expects (one or more of {', '.join(FAILING)})")
+            statuses = entry["status"] if isinstance(entry["status"], list) else [entry["status"]]
+            status = self.str_list(statuses, where + ("status",), choices=FAILING)
+            error = entry.get("error", "")
+            if error:
+                self.string(error, where + ("error",))
+                try:
+                    re.compile(error)
+                except re.error as exc:
+                    self.fail(where + ("error",), f"not a regular expression: {exc}")
             reason = self.string(entry["reason"], where + ("reason",))
             link = self.string(entry["link"], where + ("link",))
             if not URL_RE.match(link):
@@ -183,5 +199,5 @@ class Checker:
             fmt = globs["format"]
             if not any(fnmatch.fnmatchcase(f, fmt) for f in FORMATS):
                 self.fail(where + ("format",), f"pattern {fmt!r} matches no format{suggest(fmt, FORMATS)}")
-            entries.append(Known(reason=reason, link=link, **globs))
+            entries.append(Known(reason=reason, link=link, status=status, error=error, **globs))
         return tuple(entries)

@@ -5,8 +5,9 @@ import platform
 
 from . import __version__
 from . import cells as cells_mod
-from . import loads
-from .inside.schema import SCHEMA_VERSION, Status, rank
+from . import loads, proof
+from .inside.schema import SCHEMA_VERSION, Status
+from .matrix_checks import FAILING
 from .errors import ResultsSchemaError
 from .layout import write_json
 from .report_model import carry_since
@@ -63,8 +64,9 @@ def producer_not_applicable(tree, producers):
     return out
 
 
-def collect_cells(matrix, tree, producers):
-    """The current record of every cell of every consumer (stale keys left out)."""
+def collect_cells(matrix, tree, producers, known_counts=None):
+    """The current record of every cell of every consumer (stale keys left out); known_counts,
+    when given, receives how many cells each [[known]] entry explains, by index."""
     inside = inside_hash()
     out = []
     families = {}
@@ -77,7 +79,7 @@ def collect_cells(matrix, tree, producers):
             continue
         records = cells_mod.read_all(tree.result_files(env.id))
         identity = cells_mod.consumer_identity(built["tag"], built.get("runtime") or {})
-        for cell in cells_mod.cells_for(identity, producers, tree, matrix, inside):  # checked manifests only
+        for cell in cells_mod.cells_for(identity, producers, tree, matrix, inside, consumer=env.id):
             record = records.get(cell.key)
             if record is None:
                 record = {"key": cell.key, "producer": cell.producer, "consumer": env.id,
@@ -85,12 +87,16 @@ def collect_cells(matrix, tree, producers):
             # The cell, not the line, says where the artifact came from (a copied line once kept
             # its representative's producer).
             record = dict(record, producer=cell.producer, estimator=cell.estimator, format=cell.format,
-                          consumer=env.id, family=families.get(cell.estimator, ""))
-            known = next((k for k in matrix.known if k.matches(cell.producer, env.id, cell.format, cell.estimator)), None)
-            failing = record.get("status") in Status.ORDER and rank(record["status"]) >= rank(Status.MISMATCH) \
-                and record["status"] != Status.NOT_APPLICABLE
-            if known is not None and failing:
-                record["known"] = {"reason": known.reason, "link": known.link}
+                          consumer=env.id, family=families.get(cell.estimator, "canary" if cell.canary else ""))
+            if cell.canary:
+                record["canary"] = {"status": cell.canary, "type_change": cell.canary_type_change}
+            elif record.get("status") in FAILING:
+                for index, known in enumerate(matrix.known):
+                    if known.matches(cell.producer, env.id, cell.format, cell.estimator) and known.explains(record):
+                        record["known"] = {"reason": known.reason, "link": known.link}
+                        if known_counts is not None:
+                            known_counts[index] = known_counts.get(index, 0) + 1
+                        break
             out.append(record)
     return out
 
@@ -122,13 +128,17 @@ def write_results(matrix, tree, locks):
         "formats": list(matrix.formats),
         "tolerances": {"default": matrix.tolerance.__dict__,
                        **{fmt: tol.__dict__ for fmt, tol in matrix.format_tolerances}},
-        "known": [k.__dict__ for k in matrix.known],
+        "known": [],
         "sandbox": loads.sandbox_record(),
         "environments": environment_records(matrix, tree, locks),
         "dropped": [{"id": d.id, "reason": d.reason} for d in matrix.dropped],
         "producer_na": producer_not_applicable(tree, producers),
-        "cells": collect_cells(matrix, tree, producers),
     }
+    counts = {}
+    results["cells"] = collect_cells(matrix, tree, producers, counts)
+    # Each entry with the cells it explains: one that explains none is stale, and the report says so.
+    results["known"] = [dict(k.record(), cells=counts.get(i, 0)) for i, k in enumerate(matrix.known)]
+    results["proof"] = proof.check(results["cells"])
     previous = _read_results(tree.results_json)
     _refuse_other_schema(tree.results_json, previous)
     _refuse_other_schema(tree.previous_results_json, _read_results(tree.previous_results_json))

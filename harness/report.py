@@ -114,6 +114,12 @@ def summary(model, note=""):
     lines = [f"## scikit-learn persistence matrix {md_code(r.get('matrix', ''))}", "",
              f"{model.cells:,} cells, {len(model.envs)} environments, generated {md_text(r.get('generated', ''))}."
              f" Open `index.html` for the grids.", ""]
+    proof = model.proof or {}
+    if proof and not proof.get("ok", True):
+        lines += ["**This run did not prove it can fail:** " + md_text("; ".join(proof.get("problems") or ())) + ".", ""]
+    elif proof:
+        lines += [f"Canaries: {proof['canaries']['computed']:,} of {proof['canaries']['total']:,} computed, all as "
+                  f"expected; {proof['controls']['computed']:,} diagonal controls passed.", ""]
     def row(*cells):
         return "| " + " | ".join(cells) + " |"
 

@@ -17,11 +17,13 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import canaries
 from .errors import ResultsSchemaError
-from .inside.schema import FAMILIES, SCHEMA_VERSION, Status
+from .inside.schema import FAMILIES, INPUTS, SCHEMA_VERSION, Status
 from .untrusted import RESULTS_MAX, UntrustedInput, read_json_bounded
 
 PENDING = "pending"
+PAGE_DATA_VERSION = 2  # of the page's embedded data; its script refuses any other
 STATUSES = Status.ORDER + (PENDING,)
 RANK = {s: i for i, s in enumerate(STATUSES)}
 OK = (Status.IDENTICAL, Status.CLOSE, Status.WARNING)
@@ -51,11 +53,15 @@ def load_results(path, what="results.json"):
 
 
 def worst(statuses):
-    """The worst status (schema.worst), where pending beats only n/a: the page meets cells not computed yet."""
+    """The worst status (schema.worst) where a failure beats pending and pending beats every other
+    outcome: a cell not computed never reads as surviving."""
     real = [s for s in statuses if s not in (Status.NOT_APPLICABLE, PENDING)]
-    if real:
-        return max(real, key=RANK.__getitem__)
-    return PENDING if PENDING in statuses else Status.NOT_APPLICABLE
+    bad = [s for s in real if s in BAD]
+    if bad:
+        return max(bad, key=RANK.__getitem__)
+    if PENDING in statuses:
+        return PENDING
+    return max(real, key=RANK.__getitem__) if real else Status.NOT_APPLICABLE
 
 
 def version_key(text):
@@ -96,6 +102,23 @@ def error_text(record):
 def _error_line(kind, message):
     line = first_line(message)
     return first_line(f"{kind}: {line}" if kind and line else kind or line)
+
+
+MAX_CALL_LINES = 12
+
+
+def calls_text(record):
+    """A cell's calls for the page: first line "method=letters,..." (a letter per input of
+    schema.INPUTS), then one line per type change and per call that is not identical."""
+    grid = record.get("grid") if isinstance(record.get("grid"), dict) else {}
+    head = ",".join(f"{m}={v}" for m, v in grid.items()
+                    if isinstance(m, str) and isinstance(v, str) and m.isidentifier() and len(v) <= 12)
+    lines = [f"type change {first_line(t)}" for t in (record.get("type_changes") or ())[:4] if isinstance(t, str)]
+    methods = record.get("methods") if isinstance(record.get("methods"), dict) else {}
+    for call, rec in methods.items():
+        if isinstance(rec, dict) and rec.get("status") not in ("identical", None) and len(lines) < MAX_CALL_LINES:
+            lines.append(first_line(f"{call}: {rec.get('status')}" + (f": {rec['detail']}" if rec.get("detail") else "")))
+    return "\n".join([head] + lines) if head or lines else ""
 
 
 def warnings_of(record):
@@ -243,6 +266,8 @@ class Model:
     warnings: list = field(default_factory=list)
     changes: dict = field(default_factory=dict)
     previous_generated: str = ""
+    canaries: list = field(default_factory=list)
+    proof: dict = field(default_factory=dict)
 
     @property
     def cells(self):
@@ -276,7 +301,7 @@ def _envs(results):
 def _rows(results, envs):
     """Every row the page shows, sorted by producer, consumer, format: cells plus producer-side n/a."""
     consumers = [e["id"] for e in envs if e["state"] in ("ok", "dump")]
-    rows = list(results.get("cells", []))
+    rows = [c for c in results.get("cells", []) if not c.get("canary")]  # canaries have a table of their own
     for na in results.get("producer_na", []):
         reason = first_line(na.get("reason")) or "the producer could not write this format"
         error = f"producer could not write it ({na.get('status') or 'n/a'}): {reason}"
@@ -284,6 +309,18 @@ def _rows(results, envs):
             rows.append({"producer": na.get("producer"), "consumer": consumer, "estimator": na.get("estimator"),
                          "format": na.get("format"), "family": na.get("family", ""),
                          "status": Status.NOT_APPLICABLE, "error": error, "producer_na": True})
+    return rows
+
+
+def _canary_rows(results):
+    """The canaries, each with its expected and its actual outcome."""
+    rows = []
+    for c in results.get("cells", []):
+        if isinstance(c.get("canary"), dict):
+            expected = c["canary"]
+            rows.append({"producer": c.get("producer"), "estimator": c.get("estimator"), "status": c.get("status"),
+                         "expected": str(expected.get("status")) + (" with a type change" if expected.get("type_change") else ""),
+                         "problem": canaries.verdict(c), "error": error_text(c)})
     return rows
 
 
@@ -315,7 +352,7 @@ def build(results, previous=None):
                       est_index[row["estimator"]], row))
     keyed.sort(key=lambda item: item[:4])
 
-    col = {k: [] for k in ("e", "a", "q", "w", "x", "k", "n")}
+    col = {k: [] for k in ("e", "a", "q", "w", "x", "k", "n", "m")}
     status_chars, change_chars, close_warnings = [], [], []
     groups = {"p": [], "c": [], "f": [], "s": []}
     totals, by_format = Counter(), {f: Counter() for f in formats}
@@ -346,6 +383,7 @@ def build(results, previous=None):
             wref = wcache[wkey] = wsets.ref(tuple(x for w in warns for x in map(strings.ref, w)))
         col["w"].append(wref)
         col["x"].append(strings.ref(error_text(row)))
+        col["m"].append(strings.ref(calls_text(row)))
         known = row.get("known") if isinstance(row.get("known"), dict) else None
         if known:
             reason = first_line(known.get("reason")) or "known incompatibility"
@@ -382,7 +420,7 @@ def build(results, previous=None):
     env_rows = [[e["id"], str(e.get("sklearn")), str(e.get("python")), str(e.get("numpy")), str(e.get("arch")),
                  e["state"], e["problem"]] for e in envs]
     data = {
-        "v": 1, "matrix": matrix, "generated": generated, "previous": prev_generated,
+        "v": PAGE_DATA_VERSION, "inputs": list(INPUTS), "matrix": matrix, "generated": generated, "previous": prev_generated,
         "statuses": list(STATUSES), "formats": formats, "envs": env_rows, "fams": fams, "est": est_names,
         "estFam": [fam_index[estimators[n]] for n in est_names], "S": strings.values,
         "W": [list(w) for w in wsets.values], "K": [list(k) for k in knowns.values], "g": groups,
@@ -394,8 +432,11 @@ def build(results, previous=None):
     model.failed_builds = [e for e in envs if e["state"] == "build"]
     model.failed_dumps = [e for e in envs if e["state"] == "dump"]
     model.producer_na = _group_na(results.get("producer_na", []))
-    model.known = [dict(k, link=safe_link(k.get("link")), cells=known_counts.get(first_line(k.get("reason")), 0))
+    model.known = [dict(k, link=safe_link(k.get("link")),
+                        cells=k["cells"] if isinstance(k.get("cells"), int) else known_counts.get(first_line(k.get("reason")), 0))
                    for k in results.get("known", [])]
+    model.canaries = _canary_rows(results)
+    model.proof = results.get("proof") if isinstance(results.get("proof"), dict) else {}
     model.warnings = _warning_rows(warn_stats)
     model.changes = _change_rows(changes, envs, formats, est_names, matrix) if previous is not None else {}
     return model

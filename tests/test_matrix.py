@@ -213,11 +213,26 @@ def test_known_matches(matrices):
 
 
 def test_known_defaults_and_order():
-    text = ('[[known]]\nreason = "a"\nlink = "https://a.example/"\n\n'
-            '[[known]]\nformat = "onnx"\nreason = "b"\nlink = "http://b.example/x"\n\n' + MINIMAL)
+    text = ('[[known]]\nstatus = "load-error"\nreason = "a"\nlink = "https://a.example/"\n\n'
+            '[[known]]\nformat = "onnx"\nstatus = ["mismatch", "crash"]\nerror = "Segm"\nreason = "b"\n'
+            'link = "http://b.example/x"\n\n' + MINIMAL)
     first, second = parse(text)["default"].known
     assert (first.producer, first.consumer, first.format, first.estimator) == ("*", "*", "*", "*")
-    assert (second.format, second.reason) == ("onnx", "b")
+    assert (second.format, second.reason, second.status, second.error) == ("onnx", "b", ("mismatch", "crash"), "Segm")
+
+
+def test_a_known_entry_explains_only_the_outcome_it_expects(matrices):
+    tree = next(k for k in matrices["default"].known if k.estimator == "*Tree*")
+    args = ("skl1.2.2-py3.11-np1-amd64", "skl1.3.2-py3.11-np1-amd64", "pickle", "DecisionTreeClassifier")
+    assert tree.matches(*args)
+    load_error = {"status": "load-error", "error": {"type": "ValueError", "message":
+                  "node array from the pickle has an incompatible dtype:"}}
+    assert tree.explains(load_error)
+    assert not tree.explains({"status": "mismatch", "error": None})  # a silent mismatch is no known load failure
+    assert not tree.explains(dict(load_error, status="crash"))
+    assert not tree.explains(dict(load_error, error={"type": "ModuleNotFoundError", "message": "No module named x"}))
+    onnx = next(k for k in matrices["default"].known if k.format == "onnx")
+    assert onnx.explains({"status": "mismatch"}) and not onnx.explains({"status": "crash"})
 
 
 def test_tolerance_for(matrices):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import report, report_model
+from harness import proof, report, report_model
 from harness.errors import ResultsSchemaError
 from harness.inside.schema import SCHEMA_VERSION, Status
 
@@ -205,7 +205,8 @@ def test_worst_and_classify_follow_the_schema_order():
     assert report_model.worst(["n/a", "identical"]) == "identical"
     assert report_model.worst(["n/a"]) == "n/a"
     assert report_model.worst(["pending", "n/a"]) == "pending"
-    assert report_model.worst(["warning", "pending", "close"]) == "warning"
+    assert report_model.worst(["warning", "pending", "close"]) == "pending"  # not computed never reads as surviving
+    assert report_model.worst(["mismatch", "pending"]) == "mismatch"
     assert report_model.worst(["timeout", "crash", "load-error"]) == "timeout"
     assert report_model.classify("warning", "predict-error") == "breakage"
     assert report_model.classify("mismatch", "close") == "fix"
@@ -308,3 +309,25 @@ def test_an_environment_run_with_runtime_variables_says_so(tmp_path):
     page = outside_data(report.render(tmp_path).html.read_text(encoding="utf-8"))
     section = page[page.index('<section id="environments">'):]
     assert "OPENBLAS_CORETYPE=ARMV8" in section and "BLAS self-test" in section
+
+
+def test_canaries_stand_apart_a_failed_proof_heads_the_page_and_stale_entries_show(tmp_path):
+    p = env("1.3.2")["id"]
+    canary = cell(p, p, "canary-scaled", "identical", canary={"status": "mismatch", "type_change": False})
+    real = cell(p, p, "LogisticRegression", "identical", grid={"predict": "IM...."},
+                methods={"predict@outside": {"status": "mismatch", "detail": "1 of 60 labels differ"}})
+    cells = [canary, real]
+    stale = {"producer": "*", "consumer": "*", "format": "onnx", "estimator": "*", "status": ["mismatch"],
+             "error": "", "reason": "float32", "link": "https://onnx.ai/", "cells": 0}
+    write(tmp_path / "results.json", results_of(cells, envs=[env("1.3.2")], known=[stale],
+                                                proof=proof.check(cells)))
+    written = report.render(tmp_path)
+    page = written.html.read_text(encoding="utf-8")
+    assert "This run did not prove it can fail" in page and "came out identical, expected mismatch" in page
+    assert ">stale</span>" in page
+    data = page_data(page)
+    assert "canary-scaled" not in data["est"]  # apart from the real cells
+    calls = data["S"][data["r"]["m"][0] - 1]  # 1-based: 0 is no text
+    assert calls.startswith("predict=IM....") and "predict@outside: mismatch: 1 of 60 labels differ" in calls
+    assert data["inputs"][:2] == ["fixed", "outside"] and data["v"] == 2
+    assert "did not prove it can fail" in written.summary.read_text(encoding="utf-8")
