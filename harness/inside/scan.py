@@ -86,6 +86,10 @@ _NAME_START = re.compile(
 _SEARCH_CHUNK = 1 << 20
 _SEARCH_OVERLAP = 32  # > the longest match of _NAME_START, so no match is cut between chunks
 # "__module__" values of a skops schema (JSON; module names need no escapes).
+# "_sklearn_version" then, within a few opcode bytes, a version string (a heuristic for streams
+# the walk cannot follow to the end).
+_VERSION_AFTER_KEY = re.compile(rb"_sklearn_version[\x00-\x20\x8c\x94qX]{1,8}?"
+                                rb"([0-9]{1,3}\.[0-9]{1,3}(?:\.[0-9]{1,3})?(?:(?:\.?dev|rc|a|b|\.post)[0-9]{0,4})?)")
 _SKOPS_MODULE = re.compile(rb'"__module__"\s*:\s*"([A-Za-z0-9_.]{1,256})"')
 
 # -- Pickle opcodes (protocols 0-5), as pickletools documents them. Kinds of argument:
@@ -170,6 +174,38 @@ def pickle_modules(data, seconds=MAX_SECONDS):
     except Exception:  # noqa: BLE001
         pass
     return found
+
+
+def inspect_pickle(path, seconds=MAX_SECONDS):
+    """{"modules", "globals", "versions", "complete"} of a pickle or joblib file (decompressed as
+    joblib does), under the same caps, without running it; never raises."""
+    found, info = set(), {"globals": set(), "versions": set()}
+    status = _STOPPED
+    try:
+        deadline = time.monotonic() + seconds
+        data = _read_stream(path, deadline)
+        if data:
+            status = _walk(data, found, deadline, info)
+            if status != _DONE:  # joblib's raw array bytes stop the walk: search the rest
+                _search(data, found, deadline)
+                for match in _VERSION_AFTER_KEY.finditer(data):
+                    info["versions"].add(match.group(1).decode("ascii"))
+                    if len(info["versions"]) >= 100:
+                        break
+    except Exception:  # noqa: BLE001 - what was found before the problem
+        pass
+    return {"modules": found, "globals": info["globals"], "versions": info["versions"],
+            "complete": status == _DONE}
+
+
+def skops_schema(path, seconds=MAX_SECONDS):
+    """The bytes of a skops file's schema.json, under the same caps, or None; never raises."""
+    holder = []
+    try:
+        _skops(path, set(), time.monotonic() + seconds, holder)
+    except Exception:  # noqa: BLE001
+        pass
+    return holder[0] if holder else None
 
 
 def skops_modules(path, seconds=MAX_SECONDS):
@@ -274,9 +310,11 @@ def _pickle(data, found, deadline):
         _search(data, found, deadline)
 
 
-def _walk(data, found, deadline):
+def _walk(data, found, deadline, info=None):
     """Follow the opcodes of data, adding the modules GLOBAL/INST/STACK_GLOBAL name to found.
-    STACK_GLOBAL takes its module from the second-last string pushed (memo PUT/GET followed)."""
+    STACK_GLOBAL takes its module from the second-last string pushed (memo PUT/GET followed).
+    info, when given, also receives "globals" (module.name) and "versions" (the strings that
+    follow a "_sklearn_version" key)."""
     memo, memo_next = {}, 0
     prev = last = None  # the values of the last two pushes: a str, or None for anything else
     table, end, pos, ops = _TABLE, len(data), 0, 0
@@ -301,6 +339,8 @@ def _walk(data, found, deadline):
             if code == _STACK_GLOBAL and prev is not None:
                 if not _add(found, prev):
                     return _CAPPED
+                if info is not None and isinstance(last, str) and len(info["globals"]) < MAX_MODULES:
+                    info["globals"].add(prev + "." + last)
         elif kind == _FIXED:
             if pos + n > end:
                 return _STOPPED
@@ -342,6 +382,9 @@ def _walk(data, found, deadline):
             if newline - pos <= MAX_NAME:
                 if not _add(found, _decode(data[pos:newline], "utf-8")):
                     return _CAPPED
+                if info is not None and second - newline <= MAX_NAME and len(info["globals"]) < MAX_MODULES:
+                    info["globals"].add("%s.%s" % (_decode(data[pos:newline], "utf-8"),
+                                                   _decode(data[newline + 1:second], "utf-8")))
             pos = second + 1
         else:  # _COUNTED: a little-endian length, then that many bytes
             width = abs(n)
@@ -356,6 +399,9 @@ def _walk(data, found, deadline):
                 value = _decode(data[pos:pos + size], encoding)
             pos += size
         prev, last = last, value
+        if info is not None and prev == "_sklearn_version" and isinstance(last, str) \
+                and len(info["versions"]) < 100:
+            info["versions"].add(last[:40])
     return _STOPPED  # the end of data before STOP: cut at MAX_READ, or truncated
 
 
@@ -444,8 +490,9 @@ class _Budget(object):
         pass
 
 
-def _skops(path, found, deadline):
-    """The "__module__" values of schema.json in the skops (zip) file at path."""
+def _skops(path, found, deadline, holder=None):
+    """The "__module__" values of schema.json in the skops (zip) file at path (holder, when
+    given, receives the schema's bytes)."""
     opened = _open_regular(path)
     if opened is None:
         return
@@ -471,6 +518,8 @@ def _skops(path, found, deadline):
             zf.close()
     if len(text) > MAX_SCHEMA or time.monotonic() >= deadline:
         return
+    if holder is not None:
+        holder.append(text)
     for match in _SKOPS_MODULE.finditer(text):
         if not _add(found, match.group(1).decode("ascii")):
             return
