@@ -97,6 +97,14 @@ def matrix(session):
 
 
 @nox.session
+def check(session):
+    """Will MY file load over there? `./run check -- FILE [--consumers GLOB] [--sample X.csv]`."""
+    if not session.posargs:
+        session.error("name the model file: ./run check -- model.pkl [--consumers 'skl1.9*'] [--inspect]")
+    _harness(session, "check")
+
+
+@nox.session
 def quick(session):
     """The whole quick matrix (three small amd64 environments), report included."""
     _harness(session, "run", "--matrix", "quick")

@@ -27,11 +27,15 @@ class Cell:
     outputs_sha256: str = ""
     canary: str = ""              # a canary's expected status ("" for a real cell)
     canary_type_change: bool = False  # whether the canary must also record a change of type
+    sample: str = ""              # a checked user file's sample rows (.npy, under the artifacts)
 
     def to_task(self, input_sha256):
         """The cell as the inside loader reads it: what to load, never what to expect."""
-        return {"key": self.key, "format": self.format, "file": self.file, "sha256": self.sha256,
+        task = {"key": self.key, "format": self.format, "file": self.file, "sha256": self.sha256,
                 "class": self.cls, "task": self.task, "input_sha256": input_sha256}
+        if self.sample:
+            task["sample"] = self.sample
+        return task
 
 
 def read_manifest(path):

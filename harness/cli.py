@@ -50,6 +50,24 @@ def _parser():
             sub.add_argument("--only", metavar="PRODUCER/ESTIMATOR/FORMAT",
                              help="recompute and print only the cells matching this glob")
             sub.add_argument("--shard", metavar="I/N", help="compute only the I-th of N slices of the cells")
+    check = verbs.add_parser("check", help="will MY model file load and predict the same in these environments?")
+    check.add_argument("files", nargs="+", metavar="FILE", help="pickle, joblib, cloudpickle, skops or ONNX files")
+    check.add_argument("--inspect", action="store_true",
+                       help="only print what each file needs, read without running it (no engine needed)")
+    check.add_argument("--matrix", default="default", help="whose environments to check in (default: default)")
+    check.add_argument("--consumers", metavar="GLOB", help="only environments whose id matches (default: all)")
+    check.add_argument("--sample", metavar="X.npy|X.csv", help="rows to predict on (default: rows made to the "
+                       "model's fitted width)")
+    check.add_argument("--reference", metavar="ENV", help="the environment whose outputs count as right "
+                       "(default: the one with the scikit-learn version the file records)")
+    check.add_argument("--strict", action="store_true", help="a consumer that warns fails too")
+    check.add_argument("--json", action="store_true", help="print the answer as JSON")
+    check.add_argument("--html", metavar="PATH", help="also write the answer as an HTML page")
+    check.add_argument("--backend", choices=("auto", "docker", "venv"), default="auto",
+                       help="docker images, or virtualenvs when no engine answers (default: auto)")
+    check.add_argument("--jobs", type=int, default=2, help="parallel downloads and builds (default: 2)")
+    check.add_argument("--refresh", action="store_true", help="resolve again even when a lock is fresh")
+    check.add_argument("--reports", default="reports", help="where check trees live (default: reports)")
     merge = verbs.add_parser("merge", help="combine results trees from other machines (shards), then report")
     merge.add_argument("--matrix", default="default", help="which [matrix.NAME] (default: default)")
     merge.add_argument("--reports", default="reports", help="where run trees live (default: reports)")
@@ -148,6 +166,40 @@ def cmd_run(args):
     return 0
 
 
+def cmd_check(args):
+    """Inspect each file; unless --inspect, load it in every selected consumer and judge it.
+    Exit 0 when every consumer passed, 1 when one did not, 3 for a file that is no model."""
+    from . import check, inspection
+
+    for path in args.files:
+        try:
+            info = inspection.inspect(path)
+        except OSError as exc:
+            raise SelectionError(f"cannot read {path}: {exc.strerror}") from None
+        except inspection.NotAModel as exc:
+            raise SelectionError(f"{path}: {exc}", hint="check reads pickle, joblib, cloudpickle, skops and ONNX files")
+        if args.inspect:
+            print(json.dumps(info, indent=1) if args.json else "\n".join(term_text(x) for x in inspection.lines(info)))
+    if args.inspect:
+        return 0
+    from .pipeline import Run
+
+    m = matrix_mod.load(args.file, args.matrix)
+    consumers = check.select_consumers(m, args.consumers)
+    run = Run(m, backend=args.backend, jobs=args.jobs, refresh=args.refresh, reports=args.reports)
+    results, tree = check.check_files(run, args.files, consumers, args.sample, args.reference, args.strict,
+                                      args.reports)
+    answer = check.to_json(results)
+    if args.html:
+        check.write_html(results, args.html)
+    if args.json:
+        print(json.dumps(answer, indent=1))
+    else:
+        print("\n".join(check.table(results)))
+        print(f"evidence: {tree.root / 'check.json'}")
+    return 0 if answer["passed"] else 1
+
+
 def cmd_merge(args):
     """Combine shards' trees into this machine's tree, then write results.json and the report."""
     from .combine import combine
@@ -185,5 +237,5 @@ def _check_proof(results):
         raise ProofError("the run did not prove it can fail: " + "; ".join(proof.get("problems") or ()))
 
 
-VERBS = {"list": cmd_list, "resolve": cmd_resolve, "build": cmd_build, "dump": cmd_dump,
+VERBS = {"check": cmd_check, "list": cmd_list, "resolve": cmd_resolve, "build": cmd_build, "dump": cmd_dump,
          "load": cmd_load, "run": cmd_run, "merge": cmd_merge, "report": cmd_report}

@@ -206,8 +206,10 @@ class _Attempt:
     stderr: str = ""
 
 
-def _run_loader(runner, matrix, env, built, groups, tree, records, out, cell_timeout, emulated):
-    """One loader container over groups (each loaded once, judged once per member)."""
+def _run_loader(runner, matrix, env, built, groups, tree, records, out, cell_timeout, emulated, keep=None):
+    """One loader container over groups (each loaded once, judged once per member); keep, when
+    given, receives each group's loader record by its first cell's key (check compares
+    consumers with each other)."""
     tasks = tree.tasks(env.id)
     cells = [group[0].to_task(records.get(group[0])["input_sha256"]) for group in groups]
     write_json(tasks, {"schema": SCHEMA_VERSION, "consumer": env.id, "cells": cells, **trust.policy()})
@@ -237,6 +239,8 @@ def _run_loader(runner, matrix, env, built, groups, tree, records, out, cell_tim
                     or record.get("key") != groups[i][0].key:
                 attempt.problem = f"its results channel named a cell out of turn (expected #{i})"
                 break
+            if keep is not None:
+                keep[groups[i][0].key] = record
             for cell in groups[i]:
                 tol = matrix.tolerance_for(cell.format)
                 out.write(judge.judge(cell, env.id, record, records.get(cell), (tol.rtol, tol.atol), cell_timeout))

@@ -46,6 +46,8 @@ def _predict_std(est, X):
 
 
 def _score(est, X, ds):
+    if ds.X is None:
+        raise Missing("score (no training data)")
     score = _present(est, "score")
     # On the training data: the prediction rows have no target. Shape (1,), since .npy writing
     # makes a 0-d array 1-d while the producer's JSON keeps it 0-d.

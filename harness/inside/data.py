@@ -202,3 +202,26 @@ def data_hash():
     for task in TASKS:
         h.update(task.encode("ascii") + task_hash(task).encode("ascii"))
     return h.hexdigest()
+
+
+class UserDataset(object):
+    """A user's file checked on their own rows (or on rows made to the model's fitted shape):
+    the only prediction input; no training data, so no score."""
+
+    X = None
+    y = None
+
+    def __init__(self, rows):
+        self.X_pred = rows
+        self.inputs = [("fixed", rows)] if rows is not None else []
+
+
+GENERATED_ROWS = 20
+
+
+def rows_for(n_features, n=GENERATED_ROWS):
+    """n rows of n_features columns in [-10, 10], the same bytes on every platform."""
+    rng = SplitMix64(SEED)
+    ints = np.array([[rng.randint(-999, 999) for _ in range(n_features)] for _ in range(n)],
+                    dtype=np.int64)
+    return ints / 100.0

@@ -58,6 +58,23 @@ class Channel(object):
             data = data[os.write(self.fd, data):]
 
 
+USER_TASK = "user"  # a user's own file (python -m harness check): its sample, or generated rows
+
+
+def _user_input(cell, artifacts):
+    """The rows of a user's sample (.npy, never a pickle), checked against the host's hash; None
+    when there is none (rows are then made to the loaded model's fitted shape)."""
+    import numpy as np
+    from . import data
+    sample = cell.get("sample")
+    if not sample:
+        return data.UserDataset(None)
+    path = os.path.join(artifacts, sample)
+    if sha256_file(path) != cell["input_sha256"]:
+        raise ValueError("the sample changed since the host wrote it")
+    return data.UserDataset(np.load(path, allow_pickle=False))
+
+
 def _input(task, expected_hash, hashes):
     """The dataset of a task (its prediction inputs), checked against the producer's hash of it."""
     from . import data
@@ -118,6 +135,8 @@ def evaluate(cell, path, ds, trusted, imported):
                 return _dumps(out)
             out["warnings"] += loaders.warning_records(caught)
             del caught[:]
+            if not ds.inputs:
+                ds, out["input"] = _generated(model, cell["format"])
             try:
                 out.update(loaders.outputs(model, cell["format"], ds))
             except MemoryError:
@@ -132,6 +151,25 @@ def evaluate(cell, path, ds, trusted, imported):
         out.pop("methods", None)
         out.pop("graph", None)
     return _dumps(out)
+
+
+def _generated(model, fmt):
+    """(dataset, description) of rows made to a loaded model's fitted shape: n_features_in_, or
+    the ONNX graph's input width; no rows when neither says."""
+    from . import data
+    width = None
+    try:
+        if fmt == "onnx":
+            shape = model.get_inputs()[0].shape
+            width = shape[1] if len(shape) == 2 and isinstance(shape[1], int) else None
+        else:
+            width = getattr(model, "n_features_in_", None)
+    except Exception:  # noqa: BLE001 - a property that raises: no width
+        width = None
+    if not isinstance(width, int) or not 0 < width <= 100000:
+        return data.UserDataset(None), {"generated": False, "why": "the model records no input width: give --sample"}
+    rows = data.rows_for(width)
+    return data.UserDataset(rows), {"generated": True, "rows": int(rows.shape[0]), "features": width}
 
 
 def _dumps(record):
@@ -158,7 +196,10 @@ def run_cell(i, cell, options, ctx):
             record["error"] = {"type": "ArtifactChanged", "message": "artifact changed since "
                                "dump: its sha256 is not the one in the task file"}
             return record
-        ds = _input(cell["task"], cell["input_sha256"], ctx["hashes"])
+        if cell["task"] == USER_TASK:
+            ds = _user_input(cell, options.artifacts)
+        else:
+            ds = _input(cell["task"], cell["input_sha256"], ctx["hashes"])
     except (OSError, ValueError, KeyError) as exc:
         record["error"] = loaders.error_record(exc)
         return record
