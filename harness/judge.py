@@ -145,7 +145,19 @@ def _exact(got, want):
         int(bad.sum()), bad.size, list(first), _plain(got[first]), _plain(want[first])))
 
 
+# A float32 output carries 24 bits: two computations of it in another order differ by a few units
+# of its last place, which a float64 rtol would call a mismatch.
+ULPS = 8
+
+
+def precision_rtol(got, want, rtol):
+    """rtol, widened to ULPS units of the coarser float dtype of the two outputs."""
+    eps = max(np.finfo(a.dtype).eps for a in (got, want) if a.dtype.kind in "fc")
+    return max(rtol, ULPS * float(eps))
+
+
 def _close(got, want, rtol, atol):
+    rtol = precision_rtol(got, want, rtol)
     kind = np.complex128 if "c" in (got.dtype.kind, want.dtype.kind) else np.float64
     g, w = got.astype(kind), want.astype(kind)
     gnan, wnan = np.isnan(g), np.isnan(w)

@@ -172,3 +172,13 @@ def test_a_child_output_that_is_a_pickle_is_refused_unread():
     hostile = {"kind": "ok", "npy": base64.b64encode(buf.getvalue()).decode()}
     out = line({"predict": rec([0])}, {"predict": hostile})
     assert out["status"] == Status.MISMATCH and "cannot compare" in out["methods"]["predict"]["detail"]
+
+
+def test_float32_outputs_compare_within_their_own_precision():
+    want = np.array([-0.5043455362319946], dtype=np.float32)
+    got = np.array([-0.5043455958366394], dtype=np.float32)  # 0.24.2 against 1.9.1, float32 rows
+    assert judge.compare(got, judge.decode_producer(rec(want)), *TOL)["status"] == judge.CLOSE
+    far = want * np.float32(1 + 1e-5)
+    assert judge.compare(far, judge.decode_producer(rec(want)), *TOL)["status"] == judge.MISMATCH
+    # float64 keeps the matrix's own tolerance.
+    assert cmp([1.0 + 5e-7], [1.0])["status"] == judge.MISMATCH
