@@ -171,7 +171,8 @@ def _loader(run, env, cells, tree, expected, timeout):
     return raw, list(out)
 
 
-def check_files(run, files, consumers, sample=None, reference=None, strict=False, reports="reports"):
+def check_files(run, files, consumers, sample=None, reference=None, strict=False, reports="reports",
+                cell_timeout=None):
     """[Checked] for each file, loaded in each consumer's sandbox (run: a pipeline.Run)."""
     infos = [inspection.inspect(f) for f in files]
     sample_bytes = read_sample(sample) if sample else b""
@@ -194,7 +195,7 @@ def check_files(run, files, consumers, sample=None, reference=None, strict=False
     run.build(dataclasses.replace(run.matrix, envs=tuple(consumers)))
     raws, firsts = {}, {}
     for env in consumers:
-        timeout = loads.EMULATED_CELL_TIMEOUT if env.arch != HOST_ARCH else loads.CELL_TIMEOUT
+        timeout = cell_timeout or (loads.EMULATED_CELL_TIMEOUT if env.arch != HOST_ARCH else loads.CELL_TIMEOUT)
         raws[env.id], firsts[env.id] = _loader(run, env, cells, tree, _Expected(sample_sha), timeout)
     results = []
     for i, (cell, info) in enumerate(zip(cells, infos)):

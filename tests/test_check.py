@@ -113,3 +113,54 @@ def test_check_loads_a_file_everywhere_and_a_hostile_one_fails_alone(docker_clie
     strict = check.Checked(good.inspection, good.reference, good.reference_why, good.basis, good.consumers, True)
     warned = any(c["status"] == "warning" for c in good.consumers)
     assert strict.passed is not warned
+
+
+@pytest.mark.container
+def test_the_hostile_corpus_through_check_fails_alone_and_reaches_nothing(docker_client, tmp_path):
+    import socket
+    import time
+
+    from test_load_stage import DAEMON, FLOOD, FORGE, TRACE, _gzip_bomb, _memo_bomb, _reduce, _skops_with
+
+    run = Run(matrix.load(DATA / "two-envs.toml", "two"), backend="docker", reports=tmp_path / "reports")
+    with exclusive("build-two-envs"):
+        run.dump()
+    consumer = run.matrix.envs[0]  # scikit-learn 1.3.2: the neighbours' own version, so the reference
+    real = (run.tree.artifacts(consumer.id) / "LogisticRegression" / "model.pkl").read_bytes()
+    marker = tmp_path / "host-marker"
+    hostile = {
+        "segfault.pkl": pickle.dumps(_reduce(__import__("ctypes").string_at, 0)),
+        "hang.pkl": pickle.dumps(_reduce(time.sleep, 3600)),
+        "memory.pkl": pickle.dumps(_reduce(bytearray, 64 << 30)),
+        "write-host.pkl": pickle.dumps(_reduce(os.system, f"echo pwned > {marker}")),
+        "fork-bomb.pkl": pickle.dumps(_reduce(exec, "import os\nwhile True:\n    os.fork()")),
+        "forge.pkl": pickle.dumps(_reduce(exec, FORGE % "neighbour")),
+        "daemon.pkl": pickle.dumps(_reduce(exec, DAEMON)),
+        "trace.pkl": pickle.dumps(_reduce(exec, TRACE)),
+        "flood.pkl": pickle.dumps(_reduce(exec, FLOOD)),
+        "memo-bomb.pkl": _memo_bomb(30_000_000),
+        "zip-bomb.joblib": _gzip_bomb(4 << 30),
+        "eval.skops": _skops_with(eval),
+        "socket.pkl": pickle.dumps(_reduce(socket.create_connection, ("10.255.255.1", 9), 2)),
+    }
+    files = []
+    for i, (name, data) in enumerate(hostile.items()):
+        good = tmp_path / f"neighbour-{i}.pkl"
+        good.write_bytes(real + bytes(i + 1))  # distinct bytes after STOP: each really loads
+        bad = tmp_path / name
+        bad.write_bytes(data)
+        files += [good, bad]
+    results, _ = check.check_files(run, files, [consumer], reports=tmp_path / "reports", cell_timeout=10)
+    by_file = {r.inspection["file"]: r for r in results}
+    for name in hostile:
+        line = by_file[name].consumers[0]
+        assert not by_file[name].passed and line["status"] in (
+            "crash", "timeout", "load-error", "predict-error", "refused", "uncompared"), (name, line)
+    neighbours = [r for n, r in by_file.items() if n.startswith("neighbour")]
+    assert len(neighbours) == len(hostile)
+    assert all(r.passed and r.consumers[0]["status"] == "identical" for r in neighbours), \
+        [(r.inspection["file"], r.consumers[0]["status"], r.consumers[0]["error"]) for r in neighbours]
+    assert by_file["eval.skops"].consumers[0]["status"] == "refused"
+    assert by_file["segfault.pkl"].consumers[0]["status"] == "crash"
+    assert by_file["hang.pkl"].consumers[0]["status"] == "timeout"
+    assert not marker.exists()
