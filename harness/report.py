@@ -134,6 +134,11 @@ def summary(model, note=""):
     if known or model.totals.get(report_model.PENDING):
         lines += ["", f"{known:,} failing cells are known incompatibilities; "
                       f"{model.totals.get(report_model.PENDING, 0):,} cells are not computed yet (pending)."]
+    if model.causes:
+        lines += ["", f"### Why cells broke: {len(model.causes):,} causes", "", "| cause | cells | producers | consumers |",
+                  "|---|---:|---|---|"]
+        lines += [f"| {md_text(c['cause'])} | {c['cells']:,} | {md_text(c['producers'][0])}–{md_text(c['producers'][1])} "
+                  f"| {md_text(c['consumers'][0])}–{md_text(c['consumers'][1])} |" for c in model.causes[:10]]
     if model.failed_builds:
         lines += ["", f"### Environments that failed to build ({len(model.failed_builds)})", ""]
         lines += [f"- {md_code(e['id'])}: {md_text(e['problem'])}" for e in model.failed_builds]

@@ -17,7 +17,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import canaries
+from . import canaries, causes
 from .errors import ResultsSchemaError
 from .inside.schema import FAMILIES, INPUTS, SCHEMA_VERSION, Status
 from .untrusted import RESULTS_MAX, UntrustedInput, read_json_bounded
@@ -268,6 +268,7 @@ class Model:
     previous_generated: str = ""
     canaries: list = field(default_factory=list)
     proof: dict = field(default_factory=dict)
+    causes: list = field(default_factory=list)
 
     @property
     def cells(self):
@@ -436,6 +437,8 @@ def build(results, previous=None):
                         cells=k["cells"] if isinstance(k.get("cells"), int) else known_counts.get(first_line(k.get("reason")), 0))
                    for k in results.get("known", [])]
     model.canaries = _canary_rows(results)
+    model.causes = causes.group((r for r in rows if not r.get("producer_na")),
+                                {e["id"]: str(e.get("sklearn")) for e in envs})
     model.proof = results.get("proof") if isinstance(results.get("proof"), dict) else {}
     model.warnings = _warning_rows(warn_stats)
     model.changes = _change_rows(changes, envs, formats, est_names, matrix) if previous is not None else {}

@@ -331,3 +331,22 @@ def test_canaries_stand_apart_a_failed_proof_heads_the_page_and_stale_entries_sh
     assert calls.startswith("predict=IM....") and "predict@outside: mismatch: 1 of 60 labels differ" in calls
     assert data["inputs"][:2] == ["fixed", "outside"] and data["v"] == 2
     assert "did not prove it can fail" in written.summary.read_text(encoding="utf-8")
+
+
+def test_failures_group_by_cause_with_the_versions_each_spans():
+    from harness import causes
+
+    rows = [cell("p1", "c1", "GB", "load-error", error={"type": "ModuleNotFoundError",
+                                                         "message": "No module named 'sklearn.ensemble._gb_losses'"}),
+            cell("p2", "c2", "GB2", "load-error", error={"type": "ModuleNotFoundError",
+                                                          "message": "No module named 'sklearn.ensemble._gb_losses'"}),
+            cell("p1", "c2", "KNN", "load-error", error={"type": "AttributeError", "message":
+                 "Can't get attribute 'EuclideanDistance' on <module 'sklearn.metrics._dist_metrics' from '/x.so'>"}),
+            cell("p1", "c1", "LR", "mismatch", methods={"predict@outside": {"status": "mismatch"}}),
+            cell("p1", "c1", "OK", "identical")]
+    got = causes.group(rows, {"p1": "0.24.2", "p2": "1.2.2", "c1": "1.4.2", "c2": "1.9.1"})
+    assert [(g["cause"], g["cells"]) for g in got] == [
+        ("ModuleNotFoundError: module sklearn.ensemble._gb_losses is gone", 2),
+        ("AttributeError: sklearn.metrics._dist_metrics.EuclideanDistance is gone", 1),
+        ("predictions changed: predict", 1)]
+    assert got[0]["producers"] == ("0.24.2", "1.2.2") and got[0]["consumers"] == ("1.4.2", "1.9.1")
