@@ -19,6 +19,7 @@ from .cells import Cell
 from .errors import SelectionError
 from .inside.schema import CORE_METHODS, INPUTS, SCHEMA_VERSION, Status, split_call
 from .layout import sha256_file, sha256_text, write_bytes, write_json
+from .report_model import state_lines
 from .store import RunTree, inside_hash
 from .untrusted import term_text
 
@@ -114,7 +115,7 @@ def _producer_record(raw, fmt):
                 continue
             out[call] = {"dtype": str(arr.dtype), "shape": list(arr.shape), "data": arr.tolist(),
                          **({"sparse": True} if rec.get("sparse") else {})}
-    return {"schema": SCHEMA_VERSION, "task": "user", "methods": out, "predict_warnings": []}
+    return {"schema": SCHEMA_VERSION, "task": "user", "methods": out, "predict_warnings": [], "state": child.get("state")}
 
 
 class _Expected:
@@ -242,7 +243,8 @@ def to_json(results):
             "files": [{"inspection": r.inspection, "reference": r.reference or None, "reference_why": r.reference_why,
                        "compared_with": r.basis or None, "passed": r.passed, "strict": r.strict,
                        "consumers": [{k: c.get(k) for k in ("consumer", "status", "max_abs", "max_rel", "error",
-                                                            "warnings", "type_changes", "grid", "methods", "input")}
+                                                            "warnings", "type_changes", "grid", "methods", "input",
+                                                            "state")}
                                      for c in r.consumers]} for r in results]}
 
 
@@ -267,6 +269,7 @@ def table(results):
             detail = detail.splitlines()[0] if detail else ""
             diff = f"max |diff| {c['max_abs']:.3g}" if c.get("max_abs") else ""
             out.append(term_text(f"  {c['consumer']:<{width}}  {c['status']:<13} {diff:<18} {detail}"[:300]))
+            out += [term_text(f"  {'':<{width}}  {line}"[:300]) for line in state_lines(c)[:2]]
         out.append(f"  {'PASS' if r.passed else 'FAIL'}: {sum(r.passes(c) for c in r.consumers)} of "
                    f"{len(r.consumers)} consumers load it and predict like the "
                    + ("reference" if r.reference else "others"))
@@ -285,8 +288,8 @@ def select_consumers(matrix, pattern):
 def write_html(results, path):
     """The answer as a self-contained page in the report's style."""
     from .report import environment
-    from .report_model import STATUSES
+    from .report_model import STATUSES, state_lines
 
     page = environment().get_template("check.html.j2").render(
-        results=results, passed=all(r.passed for r in results), statuses=STATUSES)
+        results=results, passed=all(r.passed for r in results), statuses=STATUSES, state_lines=state_lines)
     write_bytes(Path(path), page.encode("utf-8"))

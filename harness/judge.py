@@ -452,10 +452,45 @@ def judge(cell, consumer, record, expected, tol, timeout):
     if changes:
         line["type_changes"] = changes
     line["grid"] = grid(line["methods"])
+    diff = state_diff(expected.get("state"), child.get("state"))
+    if diff:
+        line["state"] = diff
     # The grid holds every call; full records stay for the fixed rows and for what is not identical.
     line["methods"] = dict((c, r) for c, r in line["methods"].items()
                            if "@" not in c or r["status"] != IDENTICAL)
     return line
+
+
+MAX_STATE_NAMES = 20
+
+
+def _differs(want, got):
+    """What changed between two digest entries: type, dtype, shape or value, or ''."""
+    for field in ("type", "dtype", "shape"):
+        if want.get(field) != got.get(field):
+            return "%s %s -> %s" % (field, text(want.get(field), 40), text(got.get(field), 40))
+    return "value" if want.get("hash") != got.get("hash") else ""
+
+
+def state_diff(want, got):
+    """{"missing", "added", "changed", "counts"} between the producer's fitted-state digest and
+    the loaded model's, or None when they agree (or either is absent)."""
+    if not isinstance(want, dict) or not isinstance(got, dict) or not want:
+        return None
+    missing = sorted(k for k in want if k not in got)
+    added = sorted(k for k in got if k not in want)
+    changed = []
+    for name in sorted(k for k in want if k in got):
+        if isinstance(want[name], dict) and isinstance(got[name], dict):
+            what = _differs(want[name], got[name])
+            if what:
+                changed.append([text(name, 120), what])
+    if not (missing or added or changed):
+        return None
+    return {"missing": [text(k, 120) for k in missing[:MAX_STATE_NAMES]],
+            "added": [text(k, 120) for k in added[:MAX_STATE_NAMES]],
+            "changed": changed[:MAX_STATE_NAMES],
+            "counts": {"missing": len(missing), "added": len(added), "changed": len(changed)}}
 
 
 _SAFE_TASK = re.compile(r"^[a-z][a-z0-9-]{0,60}$")

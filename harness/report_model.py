@@ -107,6 +107,22 @@ def _error_line(kind, message):
 MAX_CALL_LINES = 12
 
 
+def state_lines(record):
+    """The fitted-state difference of a cell (producer after fitting, consumer after loading) as lines."""
+    diff = record.get("state") if isinstance(record.get("state"), dict) else {}
+    counts = diff.get("counts") if isinstance(diff.get("counts"), dict) else {}
+    out = []
+    for kind in ("missing", "added"):
+        names = [str(n) for n in diff.get(kind) or () if isinstance(n, str)]
+        if names:
+            out.append(first_line(f"state: {counts.get(kind, len(names))} {kind} ({', '.join(names[:6])})"))
+    changed = [c for c in diff.get("changed") or () if isinstance(c, list) and len(c) == 2]
+    if changed:
+        out.append(first_line(f"state: {counts.get('changed', len(changed))} changed ("
+                              + ", ".join(f"{c[0]}: {c[1]}" for c in changed[:6]) + ")"))
+    return out
+
+
 def calls_text(record):
     """A cell's calls for the page: first line "method=letters,..." (a letter per input of
     schema.INPUTS), then one line per type change and per call that is not identical."""
@@ -114,6 +130,7 @@ def calls_text(record):
     head = ",".join(f"{m}={v}" for m, v in grid.items()
                     if isinstance(m, str) and isinstance(v, str) and m.isidentifier() and len(v) <= 12)
     lines = [f"type change {first_line(t)}" for t in (record.get("type_changes") or ())[:4] if isinstance(t, str)]
+    lines += state_lines(record)
     methods = record.get("methods") if isinstance(record.get("methods"), dict) else {}
     for call, rec in methods.items():
         if isinstance(rec, dict) and rec.get("status") not in ("identical", None) and len(lines) < MAX_CALL_LINES:

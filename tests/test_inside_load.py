@@ -321,3 +321,23 @@ def test_skops_trusts_exact_types_never_callables():
     assert not [t for t in policy["skops_trusted"] if t.startswith(("builtins.eval", "posix.", "os."))]
     assert "numpy.log1p" not in policy["skops_trusted"]  # a function: never trusted
     assert all(not m.startswith(("os", "posix", "builtins", "subprocess")) for m in policy["preload"])
+
+
+def test_the_fitted_state_digest_names_what_changed():
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from harness import judge
+    from harness.inside import state
+
+    X = np.arange(40, dtype=float).reshape(20, 2) % 7
+    est = LogisticRegression().fit(X, (X[:, 0] > 3).astype(int))
+    before = state.digest(est)
+    assert before["coef_"]["dtype"] == "float64" and before["coef_"]["shape"] == [1, 2]
+    assert judge.state_diff(before, state.digest(pickle.loads(pickle.dumps(est)))) is None
+    est.coef_ = est.coef_.astype(np.float32)
+    del est.n_iter_
+    est.new_ = 1
+    diff = judge.state_diff(before, state.digest(est))
+    assert diff["missing"] == ["n_iter_"] and diff["added"] == ["new_"]
+    assert diff["changed"] == [["coef_", "dtype float64 -> float32"]]

@@ -8,7 +8,7 @@ import sys
 import time
 import warnings
 
-from . import catalogue, formats, metadata, outputs, schema
+from . import catalogue, formats, metadata, outputs, schema, state
 from .compat import SKLEARN
 from .data import dataset, task_hash, TASKS
 from .files import sha256_file
@@ -90,7 +90,7 @@ def dump_entry(entry, out_dir, producer, fmts):
     write_json(os.path.join(out_dir, rel), {
         "schema": schema.SCHEMA_VERSION, "producer": producer, "estimator": entry.name,
         "task": entry.task, "input_sha256": task_hash(entry.task), "methods": preds,
-        "predict_warnings": predict_warnings,
+        "predict_warnings": predict_warnings, "state": state.digest(est),
     })
     rec["outputs"] = _file_record(out_dir, rel)
     rec["methods"] = dict((m, schema.DUMP_ERROR if "error" in r else schema.DUMP_OK)

@@ -135,6 +135,9 @@ def evaluate(cell, path, ds, trusted, imported):
                 return _dumps(out)
             out["warnings"] += loaders.warning_records(caught)
             del caught[:]
+            if cell["format"] != "onnx":
+                from . import state
+                out["state"] = state.digest(model)  # before any call: the state as loaded
             if not ds.inputs:
                 ds, out["input"] = _generated(model, cell["format"])
             try:
