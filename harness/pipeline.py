@@ -1,7 +1,11 @@
 """The stages of a run, in order, each printing its progress: resolve, build, dump, load, merge, report."""
 
+import os
+import shutil
+import subprocess
 import threading
 import time
+from pathlib import Path
 
 from . import dumps, engine, images, loads, merge, venvs, wheels
 from .bases import HOST_ARCH
@@ -38,9 +42,28 @@ def choose_backend(name="auto"):
         return "venv"
     if engine.available():
         return "docker"
+    if can_set_up_engine():
+        say(f"no container engine answers: bringing one up with {ENGINE_SETUP.relative_to(ENGINE_SETUP.parents[1])} "
+            "(root on Debian: it installs docker.io and qemu-user-static from Debian and starts dockerd)")
+        code = subprocess.run(["bash", str(ENGINE_SETUP)]).returncode
+        if code == 0 and engine.available():
+            say("engine up: running in containers")
+            return "docker"
+        say(f"the engine setup did not bring up an engine (exit {code})")
     say(f"no container engine answers: falling back to virtualenvs from local Pythons (this machine's "
         f"architecture only). {VENV_WARNING} {venvs.HOW_TO_DOCKER}")
     return "venv"
+
+
+ENGINE_SETUP = Path(__file__).resolve().parents[1] / "images" / "setup-engine.sh"
+
+
+def can_set_up_engine():
+    """Whether auto may bring up the local engine itself: root on Debian with apt, in a checkout
+    that has the setup script, no other engine named by DOCKER_HOST, and not turned off."""
+    return (os.geteuid() == 0 and Path("/etc/debian_version").exists() and shutil.which("apt-get") is not None
+            and ENGINE_SETUP.exists() and not os.environ.get("DOCKER_HOST")
+            and os.environ.get("SKLMATRIX_NO_ENGINE_SETUP") != "1")
 
 
 # What a user gives up by choosing the virtualenv backend (README, "The sandbox").

@@ -90,3 +90,24 @@ def test_the_costliest_work_starts_first_and_results_keep_their_order():
     costs = {"amd64-a": 1, "arm64-a": 8, "amd64-b": 1, "arm64-b": 8}
     assert run_stoppably(work, list(costs), 1, lambda: None, cost=costs.get) == [k * 10 for k in costs]
     assert started == ["arm64-a", "arm64-b", "amd64-a", "amd64-b"]
+
+
+def test_auto_brings_up_the_engine_itself_where_it_may_and_says_so(monkeypatch, capsys, tmp_path):
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.setattr(pipeline.engine, "available", lambda: False)
+    setup = tmp_path / "images" / "setup-engine.sh"
+    setup.parent.mkdir()
+    setup.write_text(f"echo ran > {tmp_path / 'ran'}\nexit 1\n")
+    monkeypatch.setattr(pipeline, "ENGINE_SETUP", setup)
+    monkeypatch.setattr(pipeline, "can_set_up_engine", lambda: True)
+    assert pipeline.choose_backend("auto") == "venv"
+    out = capsys.readouterr().out
+    assert (tmp_path / "ran").exists() and "bringing one up" in out and "exit 1" in out and "falling back" in out
+
+
+def test_auto_never_sets_up_an_engine_when_one_is_named_or_it_is_turned_off(monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", NO_ENGINE)
+    assert not pipeline.can_set_up_engine()
+    monkeypatch.delenv("DOCKER_HOST")
+    monkeypatch.setenv("SKLMATRIX_NO_ENGINE_SETUP", "1")
+    assert not pipeline.can_set_up_engine()
