@@ -44,10 +44,27 @@ def environment_records(matrix, tree, locks):
             "build": tree.load_status("build", env.id),
             "dump": dump,
         }
+        coverage = _coverage((manifest_state(tree, env.id)[0] or {}).get("coverage"))
+        if coverage:
+            record["coverage"] = coverage
         if problems:  # entries of the manifest that cost only their own cells
             record["refused_estimators"] = [{"estimator": str(name), "reason": reason} for name, reason in problems]
         out.append(record)
     return out
+
+
+MAX_UNCOVERED = 100
+
+
+def _coverage(value):
+    """A producer's catalogue coverage (all_estimators() against what it dumped), checked: the
+    manifest travels with the artifacts."""
+    if not isinstance(value, dict) or not isinstance(value.get("classes"), dict):
+        return None
+    classes = value["classes"]
+    uncovered = {str(k)[:100]: str(v)[:200] for k, v in list(classes.items())[:1000] if v != "covered"}
+    return {"all": len(classes), "covered": sum(1 for v in classes.values() if v == "covered"),
+            "uncovered": dict(sorted(uncovered.items())[:MAX_UNCOVERED])}
 
 
 def producer_not_applicable(tree, producers):

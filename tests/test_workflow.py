@@ -118,8 +118,12 @@ def test_workflow_steps_with_shards_equal_a_single_machine(docker_client, tmp_pa
                           cwd=single, env=dict(os.environ, **extra), capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr
     sharded, alone = _cells(site / "results.json"), _cells(single / "reports" / "two" / "results.json")
-    assert len(alone) == 2 * 2 * 3 * 4  # producers x consumers x estimators x formats
+    real = [k for k in alone if not k[2].startswith("canary-")]
+    assert len(real) == 2 * 2 * 3 * 4  # producers x consumers x estimators x formats
+    assert len(alone) - len(real) == 2 * 6  # each environment's canaries, on its own diagonal
     assert sharded == alone
+    proof = json.loads((single / "reports" / "two" / "results.json").read_text())["proof"]
+    assert proof["ok"] and proof["canaries"]["computed"] == 12, proof
 
 
 def test_check_schema_tells_published_results_of_another_harness(tmp_path):

@@ -5,7 +5,7 @@ import inspect
 
 import numpy as np
 
-from .schema import FIXED_ONLY, METHODS, call_id
+from .schema import ATTRIBUTES, FIXED_ONLY, METHODS, call_id
 
 MAX_STAGES = 200  # staged_* outputs kept, so one boosted model cannot fill the record
 
@@ -77,6 +77,11 @@ def make(est, method, X, ds):
         return _present(est, "kneighbors")(X)[0]
     if method == "score":
         return _score(est, X, ds)
+    if method in ATTRIBUTES:
+        value = _present(est, method)
+        if not (isinstance(value, np.ndarray) or hasattr(value, "toarray")):
+            raise Missing(method)  # e.g. an int where an array is documented
+        return value
     if method == "get_feature_names_out":
         return np.asarray(_present(est, method)(), dtype=str)
     return _present(est, method)(X)

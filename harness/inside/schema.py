@@ -49,7 +49,13 @@ METHODS = CORE_METHODS + (
     "staged_decision_function",
     "score",                     # score on the training data (the prediction rows have no target)
     "get_feature_names_out",
+) + (
+    # Fitted attributes, compared for estimators without prediction methods (clustering without
+    # predict, manifold learners, covariance estimators) and for every other that has them.
+    "labels_", "embedding_", "covariance_", "precision_", "location_", "cluster_centers_",
+    "components_", "means_", "weights_",
 )
+ATTRIBUTES = METHODS[METHODS.index("labels_"):]
 
 # Prediction inputs, in a fixed order: the fixed rows, then inputs that take other code paths
 # (data.inputs builds them per task; a task has only those that make sense for it).
@@ -57,7 +63,7 @@ INPUTS = ("fixed", "outside", "missing", "unseen", "single-row", "float32")
 
 # Calls made on the fixed rows only: their output is large, or takes no prediction rows.
 FIXED_ONLY = ("staged_predict", "staged_predict_proba", "staged_decision_function", "score",
-              "get_feature_names_out")
+              "get_feature_names_out") + ATTRIBUTES
 
 
 def call_id(method, input_name):
@@ -76,6 +82,10 @@ FAMILIES = (
     "linear", "svm", "tree", "ensemble", "neighbors", "naive_bayes", "cluster",
     "decomposition", "preprocessing", "impute", "text", "neural_network",
     "gaussian_process", "calibration", "isotonic", "compose", "outlier",
+    # Found by all_estimators() beyond the hand-written catalogue.
+    "mixture", "feature_selection", "model_selection", "multiclass", "multioutput",
+    "semi_supervised", "cross_decomposition", "kernel_approximation", "covariance", "manifold",
+    "dummy", "kernel_ridge", "random_projection", "pipeline", "feature_extraction", "frozen", "other",
 )
 
 # Outcome of dumping one estimator or one format (the "status" field of manifest.json).
