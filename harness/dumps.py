@@ -32,7 +32,8 @@ class Dumped:
 def dump_stamp(matrix, built):
     """Everything a dump depends on: image, inside code, estimators and formats."""
     return {"image": built.identity, "inside": inside_hash("dump"), "formats": list(matrix.formats),
-            "include": list(matrix.estimators_include), "exclude": list(matrix.estimators_exclude)}
+            "include": list(matrix.estimators_include), "exclude": list(matrix.estimators_exclude),
+            "catalogue": matrix.catalogue}
 
 
 def _manifest(tree, env_id):
@@ -102,6 +103,8 @@ def dump_env(runner, matrix, env, built, tree):
             "--formats", ",".join(matrix.formats)]
     if matrix.estimators_exclude:
         args += ["--exclude", ",".join(matrix.estimators_exclude)]
+    if matrix.catalogue == "hand":
+        args.append("--hand-only")
     code, stdout, stderr = runner.run(built, "dump", args, {"out": (out, False)}, timeout=DUMP_TIMEOUT,
                                       limits=Limits(memory="8g", pids=512), user=host_user(), job=out)
     log = tree.dump_log(env.id)

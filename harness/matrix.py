@@ -14,7 +14,7 @@ from .inside.schema import FORMATS
 
 TOP_KEYS = ("formats", "base", "estimators", "tolerances", "known", "matrix")
 MATRIX_KEYS = ("scikit-learn", "python", "numpy", "arch", "include", "exclude", "formats", "estimators")
-ESTIMATOR_KEYS = ("include", "exclude")
+ESTIMATOR_KEYS = ("include", "exclude", "catalogue")
 TOLERANCE_KEYS = ("rtol", "atol")
 KNOWN_KEYS = ("producer", "consumer", "format", "estimator", "status", "error", "reason", "link")
 DEFAULT_BASE = "python:{python}-slim"
@@ -106,6 +106,7 @@ class Matrix:
     format_tolerances: tuple = field(default=())  # ((format, Tolerance), ...)
     known: tuple = ()
     base: str = DEFAULT_BASE
+    catalogue: str = "all"  # "all": every class of all_estimators(); "hand": the hand-written entries
 
     def tolerance_for(self, fmt):
         """The tolerance that applies to one format."""
@@ -153,7 +154,7 @@ def parse(text, where="matrix.toml"):
     check.keys(data, TOP_KEYS, ())
     formats = check.formats(data.get("formats", list(FORMATS)), ("formats",))
     base = check.string(data.get("base", DEFAULT_BASE), ("base",))
-    include, exclude = check.estimators(data.get("estimators", {}), ("estimators",))
+    include, exclude, catalogue = check.estimators(data.get("estimators", {}), ("estimators",))
     tolerance, per_format = check.tolerances(data.get("tolerances", {}), ("tolerances",))
     known = check.known(data.get("known", []), ("known",))
     tables = check.table(data.get("matrix"), ("matrix",), required=True)
@@ -167,11 +168,12 @@ def parse(text, where="matrix.toml"):
         envs, dropped = _expand(check, table, where_key)
         m_formats = check.formats(table["formats"], where_key + ("formats",)) if "formats" in table else formats
         if "estimators" in table:
-            m_include, m_exclude = check.estimators(table["estimators"], where_key + ("estimators",))
+            m_include, m_exclude, m_catalogue = check.estimators(table["estimators"], where_key + ("estimators",),
+                                                                 catalogue)
         else:
-            m_include, m_exclude = include, exclude
+            m_include, m_exclude, m_catalogue = include, exclude, catalogue
         result[name] = Matrix(name, where, envs, dropped, m_formats, m_include, m_exclude,
-                              tolerance, per_format, known, base)
+                              tolerance, per_format, known, base, m_catalogue)
     return result
 
 

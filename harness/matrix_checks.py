@@ -132,13 +132,17 @@ class Checker:
         """A list of persistence formats."""
         return self.str_list(value, keypath, choices=FORMATS)
 
-    def estimators(self, value, keypath):
-        """The [estimators] include/exclude globs."""
+    def estimators(self, value, keypath, default_catalogue="all"):
+        """The [estimators] include/exclude globs and which catalogue: "all" (every class of
+        all_estimators()) or "hand" (the hand-written entries only)."""
         value = self.table(value, keypath)
-        self.keys(value, ("include", "exclude"), keypath)
+        self.keys(value, ("include", "exclude", "catalogue"), keypath)
         include = self.str_list(value.get("include", ["*"]), keypath + ("include",))
         exclude = self.str_list(value.get("exclude", []), keypath + ("exclude",), allow_empty=True)
-        return include, exclude
+        catalogue = value.get("catalogue", default_catalogue)
+        if catalogue not in ("all", "hand"):
+            self.fail(keypath + ("catalogue",), f"expected \"all\" or \"hand\", got {catalogue!r}{suggest(catalogue, ('all', 'hand'))}")
+        return include, exclude, catalogue
 
     def number(self, value, keypath):
         """A finite, non-negative float."""

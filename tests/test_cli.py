@@ -105,7 +105,7 @@ def test_unknown_matrix_exits_2(tmp_path, verb):
     proc = run(verb, "--matrix", "nosuch", cache=tmp_path / "cache")
     assert proc.returncode == 2
     line = one_error_line(proc)
-    assert "no matrix named 'nosuch'" in line and "have: default, quick" in line
+    assert "no matrix named 'nosuch'" in line and "have: default, full, quick" in line
     assert not (tmp_path / "cache").exists()
 
 

@@ -296,7 +296,7 @@ def test_include_exclude_globs():
 
 def test_load_names_the_matrix(tmp_path):
     assert load(MATRIX, "quick").name == "quick"
-    with pytest.raises(ConfigError, match=r"no matrix named 'quik'; did you mean 'quick'\?; have: default, quick"):
+    with pytest.raises(ConfigError, match=r"no matrix named 'quik'; did you mean 'quick'\?; have: default, full, quick"):
         load(MATRIX, "quik")
     with pytest.raises(ConfigError, match=r"cannot read"):
         load_all(tmp_path / "absent.toml")
@@ -327,3 +327,9 @@ def test_line_finder_of_test_agrees_on_repo_file():
     for keypath in (("formats",), ("tolerances", "onnx", "rtol"), ("known", 1, "link"),
                     ("matrix", "quick", "estimators", "include"), ("matrix", "default", "include")):
         assert check.line_of(keypath) == line_of(MATRIX, dotted(keypath)), keypath
+
+
+def test_the_default_matrix_keeps_the_hand_catalogue_and_full_has_every_estimator(matrices):
+    assert matrices["default"].catalogue == "hand" and matrices["full"].catalogue == "all"
+    assert [e.id for e in matrices["full"].envs] == [e.id for e in matrices["default"].envs]
+    assert matrices["quick"].catalogue == "all"
