@@ -7,6 +7,7 @@ import re
 
 from .errors import ConfigError
 from .inside.schema import FORMATS, Status
+from .matrix_values import KNOWN_KEYS, Known, Tolerance
 
 # Outcomes a known issue may expect: the failing ones, never a passing one or n/a.
 FAILING = Status.ORDER[Status.ORDER.index(Status.UNCOMPARED):-1]
@@ -154,8 +155,6 @@ class Checker:
 
     def tolerances(self, value, keypath):
         """[tolerances] rtol/atol plus per-format sub-tables."""
-        from .matrix import Tolerance
-
         value = self.table(value, keypath)
         self.keys(value, ("rtol", "atol") + FORMATS, keypath)
         default = Tolerance(**{k: self.number(value[k], keypath + (k,)) for k in ("rtol", "atol") if k in value})
@@ -171,7 +170,6 @@ class Checker:
     def known(self, value, keypath):
         """[[known]] entries: globs, the expected failing statuses (and error pattern), a reason
         and a link."""
-        from .matrix import KNOWN_KEYS, Known
 
         if not isinstance(value, list):
             self.fail(keypath, "expected [[known]] entries (an array of tables)")

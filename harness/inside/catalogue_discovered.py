@@ -5,7 +5,7 @@ fixed data; a class that cannot be covered is listed with its reason."""
 import inspect
 import warnings
 
-from .catalogue import Entry
+from .entry import Entry
 from .schema import FAMILIES
 
 # sklearn sub-package -> catalogue family.

@@ -6,7 +6,7 @@ from sklearn import (
 )
 
 from . import compat
-from .catalogue import Entry as E
+from .entry import Entry as E
 
 # Iteration caps are raised where the default stops before convergence on the fixed data:
 # a ConvergenceWarning at fit time would blur the load-time warnings the matrix measures.

@@ -7,7 +7,7 @@ from sklearn import (
 from sklearn.feature_extraction import text
 
 from . import compat
-from .catalogue import Entry as E
+from .entry import Entry as E
 
 
 def _iterative_imputer():

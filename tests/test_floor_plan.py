@@ -1,0 +1,80 @@
+"""The floor plan holds: no import circles in harness/ (imports inside functions included), and the
+code that runs inside environments imports nothing of the host's."""
+
+import ast
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = REPO / "harness"
+
+
+def _module_name(path):
+    parts = path.relative_to(REPO).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path, name):
+    """The harness modules a file imports, anywhere in it (relative imports resolved)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("harness"))
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[:len(package.split(".")) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            if not module.startswith("harness"):
+                continue
+            for alias in node.names:  # `from . import cells`: the module harness.cells
+                found.add(f"{module}.{alias.name}" if f"{module}.{alias.name}" in MODULES else module)
+    return {m for m in found if m in MODULES and m != name}
+
+
+MODULES = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+GRAPH = {name: _imports(path, name) for name, path in MODULES.items()}
+
+
+def _cycle():
+    """One import circle as a list of modules, or None."""
+    state, stack = {}, []
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(GRAPH[node]):
+            if state.get(nxt) == "open":
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = "done"
+        return None
+
+    for node in sorted(GRAPH):
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def test_no_module_of_harness_imports_one_that_imports_it_back():
+    assert len(MODULES) > 40
+    assert _cycle() is None, " -> ".join(_cycle())
+
+
+def test_the_inside_imports_nothing_of_the_host():
+    inside = {m for m in MODULES if m.startswith("harness.inside")}
+    leaks = {m: sorted(GRAPH[m] - inside - {"harness"}) for m in inside if GRAPH[m] - inside - {"harness"}}
+    assert leaks == {}
+
+
+def test_the_graph_sees_imports_inside_functions():
+    # cli imports pipeline only inside its verbs: the graph must still have that edge.
+    assert "harness.pipeline" in GRAPH["harness.cli"]
