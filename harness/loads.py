@@ -115,6 +115,21 @@ class ProducerRecords:
         """The parsed record, or the reason it cannot be used (a str)."""
         return self._read(cell.outputs, cell.outputs_sha256)
 
+    def own(self, consumer, estimator):
+        """The consumer's own record of an estimator, fitted by its own dump on the same data
+        (what a retrain there gives), or None."""
+        rec = self._own_outputs(consumer).get(estimator)
+        if rec is None:
+            return None
+        found = self._read(f"{consumer}/{rec['file']}", rec.get("sha256") or "")
+        return found if isinstance(found, dict) else None
+
+    @functools.lru_cache(maxsize=64)
+    def _own_outputs(self, consumer):
+        manifest = cells_mod.read_manifest(self.tree.manifest(consumer)) or {}
+        return {e["name"]: e["outputs"] for e in manifest.get("estimators", [])
+                if e.get("status") == "ok" and isinstance(e.get("outputs"), dict)}
+
     @functools.lru_cache(maxsize=256)
     def _read(self, rel, sha256):
         path = self.tree.root / "artifacts" / rel
@@ -243,7 +258,11 @@ def _run_loader(runner, matrix, env, built, groups, tree, records, out, cell_tim
                 keep[groups[i][0].key] = record
             for cell in groups[i]:
                 tol = matrix.tolerance_for(cell.format)
-                out.write(judge.judge(cell, env.id, record, records.get(cell), (tol.rtol, tol.atol), cell_timeout))
+                line = judge.judge(cell, env.id, record, records.get(cell), (tol.rtol, tol.atol), cell_timeout)
+                if cell.producer != env.id and not cell.canary and hasattr(records, "own"):
+                    _add_refit(line, cell, env.id, record, records.own(env.id, cell.estimator), (tol.rtol, tol.atol),
+                               cell_timeout)
+                out.write(line)
             attempt.answered += 1
     finally:
         dog.stop()
@@ -252,6 +271,19 @@ def _run_loader(runner, matrix, env, built, groups, tree, records, out, cell_tim
     if dog.fired:
         attempt.problem = f"it said nothing for {dog.allowance:.0f} s"
     return attempt
+
+
+REFIT_JUDGED = (Status.IDENTICAL, Status.CLOSE, Status.WARNING, Status.MISMATCH, Status.PREDICT_ERROR)
+
+
+def _add_refit(line, cell, consumer, record, own, tol, timeout):
+    """Whether the loaded artifact predicts like the consumer's own fit of the same estimator on
+    the same data: persistence effects apart from what the version itself changed."""
+    if own is None or line["status"] not in REFIT_JUDGED:
+        return
+    refit = judge.judge(cell, consumer, record, own, tol, timeout)
+    status, max_abs, _ = judge.verdict(refit["methods"], [], missing_counts=cell.format != "onnx")
+    line["refit"] = {"status": status, "max_abs": max_abs}
 
 
 def _record(raw):

@@ -1,6 +1,7 @@
 """Merge a run's stages into results.json: environments, dumps and every computed cell."""
 
 import datetime
+import math
 import platform
 
 from . import __version__
@@ -86,10 +87,11 @@ def collect_cells(matrix, tree, producers, known_counts=None):
     when given, receives how many cells each [[known]] entry explains, by index."""
     inside = inside_hash()
     out = []
-    families = {}
+    families, scores = {}, {}
     for producer in producers:
         for est in (manifest_state(tree, producer)[0] or {}).get("estimators", []):
             families[est["name"]] = est.get("family", "")
+            scores[(producer, est["name"])] = _cv_scores(est)
     for env in matrix.envs:
         built = tree.load_status("build", env.id)
         if not built or not built.get("ok"):
@@ -105,6 +107,9 @@ def collect_cells(matrix, tree, producers, known_counts=None):
             # its representative's producer).
             record = dict(record, producer=cell.producer, estimator=cell.estimator, format=cell.format,
                           consumer=env.id, family=families.get(cell.estimator, "canary" if cell.canary else ""))
+            cv = _cv_check(scores.get((cell.producer, cell.estimator)), scores.get((env.id, cell.estimator)))
+            if cv and cell.producer != env.id:
+                record["cv"] = cv
             if cell.canary:
                 record["canary"] = {"status": cell.canary, "type_change": cell.canary_type_change}
             elif record.get("status") in FAILING:
@@ -116,6 +121,24 @@ def collect_cells(matrix, tree, producers, known_counts=None):
                         break
             out.append(record)
     return out
+
+
+def _cv_scores(est):
+    """The 3-fold cross-validation scores a producer's manifest records for an estimator, or None."""
+    values = est.get("cv_scores")
+    if isinstance(values, list) and values and all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+        return [float(v) for v in values[:10]]
+    return None
+
+
+def _cv_check(producer, consumer):
+    """Whether the consumer's own cross-validation score (a retrain there) is in the range of the
+    producer's fold scores: the check the persistence guide recommends before trusting a model."""
+    if not producer or not consumer:
+        return None
+    mean = sum(consumer) / len(consumer)
+    low, high = min(producer), max(producer)
+    return {"consumer": round(mean, 6), "producer": [round(low, 6), round(high, 6)], "in_range": low <= mean <= high}
 
 
 def dumped_producers(matrix, tree):

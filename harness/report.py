@@ -134,6 +134,12 @@ def summary(model, note=""):
     if known or model.totals.get(report_model.PENDING):
         lines += ["", f"{known:,} failing cells are known incompatibilities; "
                       f"{model.totals.get(report_model.PENDING, 0):,} cells are not computed yet (pending)."]
+    refits = [c["refit"] for c in r.get("cells", []) if isinstance(c.get("refit"), dict)]
+    if refits:
+        differ = sum(1 for f in refits if f.get("status") not in ("identical", "close"))
+        lines += ["", f"Retrain instead? Of {len(refits):,} cells loaded in another environment, {differ:,} predict "
+                      "unlike that environment's own fit of the same estimator on the same data: there a retrain "
+                      "would change predictions where loading the artifact does not."]
     if model.causes:
         lines += ["", f"### Why cells broke: {len(model.causes):,} causes", "", "| cause | cells | producers | consumers |",
                   "|---|---:|---|---|"]

@@ -131,6 +131,15 @@ def calls_text(record):
                     if isinstance(m, str) and isinstance(v, str) and m.isidentifier() and len(v) <= 12)
     lines = [f"type change {first_line(t)}" for t in (record.get("type_changes") or ())[:4] if isinstance(t, str)]
     lines += state_lines(record)
+    refit = record.get("refit") if isinstance(record.get("refit"), dict) else None
+    if refit and isinstance(refit.get("status"), str):
+        how = "predicts like" if refit["status"] in (Status.IDENTICAL, Status.CLOSE) else "differs from"
+        lines.append(first_line(f"refit here: the loaded model {how} this consumer's own fit ({refit['status']})"))
+    cv = record.get("cv") if isinstance(record.get("cv"), dict) else None
+    if cv and isinstance(cv.get("producer"), list) and len(cv["producer"]) == 2:
+        lines.append(first_line(f"cross-validation here {cv.get('consumer')} "
+                                f"{'within' if cv.get('in_range') else 'outside'} the producer's folds "
+                                f"{cv['producer'][0]}..{cv['producer'][1]}"))
     methods = record.get("methods") if isinstance(record.get("methods"), dict) else {}
     for call, rec in methods.items():
         if isinstance(rec, dict) and rec.get("status") not in ("identical", None) and len(lines) < MAX_CALL_LINES:
