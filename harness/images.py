@@ -1,6 +1,7 @@
 """One image per environment, tagged by a hash of everything in it, built only when missing."""
 
 import dataclasses
+import json
 import os
 import shutil
 import time
@@ -88,6 +89,51 @@ def build_env(client, env, lock, base_tag, cache):
     return _checked(client, env, cache, Built(env.id, True, tag, seconds=time.monotonic() - start))
 
 
+# What an image brought by the user really ships: checked against what matrix.toml states.
+PROBE = ("import json, platform, sys, numpy, sklearn; print(json.dumps({'python': '%d.%d' % sys.version_info[:2], "
+         "'scikit-learn': sklearn.__version__, 'numpy': numpy.__version__, 'machine': platform.machine()}))")
+
+
+def use_image(client, env, cache):
+    """An existing local image as an environment, once it ships the stack matrix.toml states;
+    its id is the tag, so results follow the image's content, not its name."""
+    start = time.monotonic()
+    image = engine.find_image(client, env.image)
+    if image is None:
+        return Built(env.id, False, error=f"image {env.image} is not on this engine (no registry is reachable: "
+                     "build it or `docker load` it here first)")
+    # Its own entrypoint (a server, a shell script) would swallow the harness's commands: a
+    # one-line image on top resets it, tagged by the user's image id.
+    tag = f"sklmatrix/{env.id}:{image.id.split(':')[-1][:16]}"
+    if engine.find_image(client, tag) is None:
+        folder = cache.context(env.id)
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        (folder / "Dockerfile").write_text(f"FROM {image.id}\nENTRYPOINT []\nCMD []\n")
+        try:
+            engine.build(client, folder, tag, {}, cache.build_log(env.id),
+                         labels={f"{engine.LABEL}.env": env.id, f"{engine.LABEL}.arch": env.arch,
+                                 f"{engine.LABEL}.python": env.python})
+        except HarnessError as exc:
+            return Built(env.id, False, error=exc.line(), log_tail=_tail(cache.build_log(env.id)))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+    code, out, err = engine.run(client, tag, ["python", "-c", PROBE], user="10001:10001", network=False)
+    try:
+        found = json.loads(out.strip().splitlines()[-1]) if code == 0 else None
+    except (ValueError, IndexError):
+        found = None
+    if not isinstance(found, dict):
+        return Built(env.id, False, error=f"image {env.image} has no `python` with numpy and scikit-learn: "
+                     f"{(err or out).strip()[-200:]}")
+    stated = {"python": env.python, "scikit-learn": env.sklearn, "numpy": env.numpy_pin,
+              "machine": bases.MACHINE[env.arch]}
+    wrong = [f"{k} {found.get(k)!r}, matrix.toml says {v!r}" for k, v in stated.items() if str(found.get(k)) != v]
+    if wrong:
+        return Built(env.id, False, error=f"image {env.image} is not what matrix.toml states: " + "; ".join(wrong))
+    return _checked(client, env, cache, Built(env.id, True, tag, cached=True, seconds=time.monotonic() - start))
+
+
 def _checked(client, env, cache, built):
     """built with the runtime variables its numerics need here, or failed when none will do."""
     try:
@@ -117,12 +163,14 @@ def build_all(client, matrix, locks, cache, say=print, jobs=2):
             say(f"base python{key[0]} {key[1]}: FAILED: {exc.line()}")
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        list(pool.map(base, sorted({(env.python, env.arch) for env in matrix.envs})))
+        list(pool.map(base, sorted({(env.python, env.arch) for env in matrix.envs if not env.image})))
     done = []
 
     def one(env):
         key = (env.python, env.arch)
-        if key in base_error:
+        if env.image:
+            built = use_image(client, env, cache)
+        elif key in base_error:
             built = Built(env.id, False, error=f"base image: {base_error[key]}")
         else:
             built = build_env(client, env, by_id[env.id], base_of[key], cache)

@@ -13,7 +13,10 @@ from .matrix_checks import Checker, suggest as _suggest
 from .matrix_values import KNOWN_KEYS, Known, Tolerance  # noqa: F401 - part of this module's API
 from .inside.schema import FORMATS
 
-TOP_KEYS = ("formats", "base", "estimators", "tolerances", "known", "matrix")
+TOP_KEYS = ("formats", "base", "estimators", "tolerances", "known", "matrix", "environment")
+ENVIRONMENT_KEYS = ("name", "image", "scikit-learn", "python", "numpy", "arch", "matrices")
+SKLEARN_RE = re.compile(r"^\d+\.\d+(\.\d+)?((rc|a|b)\d+|\.dev\d+|\.post\d+)?$")
+NAME_RE = re.compile(r"^[a-z0-9]{1,24}$")
 MATRIX_KEYS = ("scikit-learn", "python", "numpy", "arch", "include", "exclude", "formats", "estimators")
 ESTIMATOR_KEYS = ("include", "exclude", "catalogue")
 TOLERANCE_KEYS = ("rtol", "atol")
@@ -32,11 +35,14 @@ class Env:
     arch: str
     numpy_pin: str
     scipy_pin: str
+    image: str = ""   # an existing local image (a team's serving image), used as it is
+    label: str = ""   # where the stack came from, in the id, when not PyPI's wheels: img<name>
 
     @property
     def id(self):
-        """The identifier used everywhere: skl1.3.2-py3.11-np1-amd64."""
-        return f"skl{self.sklearn}-py{self.python}-np{self.numpy}-{self.arch}"
+        """The identifier used everywhere: skl1.3.2-py3.11-np1-amd64 (skl1.4.2-py3.11-imgserving-amd64
+        for an image brought by the user)."""
+        return f"skl{self.sklearn}-py{self.python}-{self.label or 'np' + self.numpy}-{self.arch}"
 
 
 @dataclass(frozen=True)
@@ -116,12 +122,14 @@ def parse(text, where="matrix.toml"):
     tables = check.table(data.get("matrix"), ("matrix",), required=True)
     if not tables:
         check.fail(("matrix",), "no matrix defined; add a [matrix.default] table")
+    brought = _environments(check, data.get("environment", []), set(tables))
     result = {}
     for name, table in tables.items():
         where_key = ("matrix", name)
         table = check.table(table, where_key, required=True)
         check.keys(table, MATRIX_KEYS, where_key)
         envs, dropped = _expand(check, table, where_key)
+        envs = tuple(envs) + tuple(env for env, matrices in brought if matrices is None or name in matrices)
         m_formats = check.formats(table["formats"], where_key + ("formats",)) if "formats" in table else formats
         if "estimators" in table:
             m_include, m_exclude, m_catalogue = check.estimators(table["estimators"], where_key + ("estimators",),
@@ -131,6 +139,44 @@ def parse(text, where="matrix.toml"):
         result[name] = Matrix(name, where, envs, dropped, m_formats, m_include, m_exclude,
                               tolerance, per_format, known, base, m_catalogue)
     return result
+
+
+def _environments(check, value, matrix_names):
+    """[[environment]] entries: environments brought by the user, each with the matrices it joins
+    (None: every matrix). An image's stack is stated here and checked against the image at build."""
+    if not isinstance(value, list):
+        check.fail(("environment",), "expected [[environment]] entries (an array of tables)")
+    out, seen = [], set()
+    for index, entry in enumerate(value):
+        where = ("environment", index)
+        entry = check.table(entry, where)
+        check.keys(entry, ENVIRONMENT_KEYS, where)
+        for key in ("name", "image", "scikit-learn", "python", "numpy"):
+            if key not in entry:
+                check.fail(where + (key,), f"missing {key!r}: an image environment states the stack it ships "
+                           "(checked against the image when it is used)")
+        name = check.string(entry["name"], where + ("name",))
+        if not NAME_RE.match(name) or name in seen:
+            check.fail(where + ("name",), f"expected a unique name of 1-24 lowercase letters and digits, got {name!r}")
+        seen.add(name)
+        sklearn = check.string(entry["scikit-learn"], where + ("scikit-learn",))
+        if not SKLEARN_RE.match(sklearn):
+            check.fail(where + ("scikit-learn",), f"expected a version such as '1.4.2' or '1.10.0rc1', got {sklearn!r}")
+        python = check.string(entry["python"], where + ("python",))
+        if not PYTHON_RE.match(python):
+            check.fail(where + ("python",), f"expected a version such as '3.11', got {python!r}")
+        numpy = check.string(entry["numpy"], where + ("numpy",))
+        if not re.match(r"^\d+\.\d+\.\d+$", numpy):
+            check.fail(where + ("numpy",), f"expected an exact version such as '1.26.4', got {numpy!r}")
+        arch = entry.get("arch", "amd64")
+        if arch not in pins.ARCHES:
+            check.fail(where + ("arch",), f"unknown value {arch!r}{_suggest(arch, pins.ARCHES)}")
+        matrices = None
+        if "matrices" in entry:
+            matrices = check.str_list(entry["matrices"], where + ("matrices",), choices=sorted(matrix_names))
+        out.append((Env(sklearn, python, numpy, arch, numpy, "", image=check.string(entry["image"], where + ("image",)),
+                        label=f"img{name}"), matrices))
+    return out
 
 
 def _expand(check, table, key):

@@ -40,7 +40,8 @@ def environment_records(matrix, tree, locks):
         record = {
             "id": env.id, "sklearn": env.sklearn, "python": env.python, "numpy": env.numpy,
             "arch": env.arch, "numpy_pin": env.numpy_pin, "scipy_pin": env.scipy_pin,
-            "pinned": lock.pinned() if lock else {},
+            "pinned": ({"image": env.image, "scikit-learn": env.sklearn, "numpy": env.numpy_pin} if env.image
+                       else lock.pinned() if lock else {}),
             "missing_formats": dict(lock.missing) if lock else {},
             "build": tree.load_status("build", env.id),
             "dump": dump,

@@ -44,6 +44,8 @@ def venv_path(env, lock, cache):
 def build_env(env, lock, cache):
     """Make (or reuse) one environment's venv from the wheelhouse; failures become a Built."""
     start = time.monotonic()
+    if env.image:
+        return Built(env.id, False, error=f"{env.image} is an image: it needs a container engine; {HOW_TO_DOCKER}")
     if env.arch != HOST_ARCH:
         return Built(env.id, False, error=f"{env.arch} is not this machine's architecture; {HOW_TO_DOCKER}")
     if not lock.ok:

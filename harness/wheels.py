@@ -183,7 +183,8 @@ def check_disk(folder, need=MIN_FREE_BYTES):
 def resolve_all(envs, cache, jobs=2, refresh=False, progress=None):
     """Locks for many environments, a few pip processes at a time; never raises for one env."""
     def one(env):
-        lock = resolve(env, cache, refresh)
+        # An image brought by the user carries its own stack: nothing to download.
+        lock = Lock(env.id, f"image {env.image}") if env.image else resolve(env, cache, refresh)
         if progress:
             progress(env, lock)
         return lock

@@ -1,0 +1,75 @@
+"""Environments brought by the user: an existing local image, a producer and a consumer like any other."""
+
+import io
+import textwrap
+
+import pytest
+
+from conftest import DATA, exclusive
+from harness import cells as cells_mod
+from harness import matrix
+from harness.errors import ConfigError
+from harness.pipeline import Run
+
+BROUGHT = textwrap.dedent("""
+    [[environment]]
+    name = "serving"
+    image = "{image}"
+    scikit-learn = "1.6.1"
+    python = "3.11"
+    numpy = "{numpy}"
+    """)
+
+
+def _matrix_file(tmp_path, image, numpy):
+    path = tmp_path / "matrix.toml"
+    path.write_text((DATA / "two-envs.toml").read_text() + BROUGHT.format(image=image, numpy=numpy))
+    return path
+
+
+def test_an_image_environment_joins_every_matrix_with_its_stack_in_its_id(tmp_path):
+    m = matrix.load(_matrix_file(tmp_path, "team/serving:1", "2.2.6"), "two")
+    env = m.envs[-1]
+    assert env.id == "skl1.6.1-py3.11-imgserving-amd64" and env.image == "team/serving:1"
+    bad = tmp_path / "bad.toml"
+    bad.write_text((DATA / "two-envs.toml").read_text() + BROUGHT.format(image="x", numpy="2"))
+    with pytest.raises(ConfigError, match="exact version"):
+        matrix.load(bad, "two")
+
+
+@pytest.mark.container
+def test_an_existing_image_is_a_producer_and_a_consumer(docker_client, tmp_path):
+    import docker
+
+    base = Run(matrix.load(DATA / "two-envs.toml", "two"), backend="docker", reports=tmp_path / "base")
+    with exclusive("build-two-envs"):
+        base.build()
+    wheel_env = base.matrix.envs[1]  # scikit-learn 1.6.1 from wheels
+    numpy = base.locks[1].pinned()["numpy"]
+    # A team's serving image: the same stack, with an entrypoint that would swallow any command.
+    dockerfile = f"FROM {base.builds[wheel_env.id].tag}\nENTRYPOINT [\"/bin/false\"]\n"
+    docker_client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag="team/serving:test", rm=True)
+    try:
+        wrong = Run(matrix.load(_matrix_file(tmp_path, "team/serving:test", "1.0.0"), "two"), backend="docker",
+                    reports=tmp_path / "wrong")
+        built = wrong.build(matrix.load(_matrix_file(tmp_path, "team/serving:test", "1.0.0"), "two"))[-1]
+        assert not built.ok and "numpy '" in built.error and "matrix.toml says '1.0.0'" in built.error
+        run = Run(matrix.load(_matrix_file(tmp_path, "team/serving:test", numpy), "two"), backend="docker",
+                  reports=tmp_path / "reports")
+        with exclusive("build-two-envs"):
+            dumps = run.dump()
+        assert all(d.ok for d in dumps), [d.error for d in dumps]
+        loaded = run.load()
+        assert all(r.ok for r in loaded), [r.error for r in loaded]
+        mine = "skl1.6.1-py3.11-imgserving-amd64"
+        got = cells_mod.read_all(run.tree.result_files(mine))
+        from_wheels = [r for r in got.values() if r["producer"] == wheel_env.id]
+        assert from_wheels and all(r["status"] in ("identical", "n/a") for r in from_wheels), \
+            {r["estimator"] + "/" + r["format"]: r["status"] for r in from_wheels if r["status"] != "identical"}
+        others = cells_mod.read_all(run.tree.result_files(wheel_env.id))
+        assert any(r["producer"] == mine and r["status"] == "identical" for r in others.values())
+    finally:
+        try:
+            docker_client.images.remove("team/serving:test", force=True)
+        except docker.errors.ImageNotFound:
+            pass
