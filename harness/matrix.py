@@ -14,7 +14,7 @@ from .matrix_values import KNOWN_KEYS, Known, Tolerance  # noqa: F401 - part of 
 from .inside.schema import FORMATS
 
 TOP_KEYS = ("formats", "base", "estimators", "tolerances", "known", "matrix", "environment")
-ENVIRONMENT_KEYS = ("name", "image", "scikit-learn", "python", "numpy", "arch", "matrices")
+ENVIRONMENT_KEYS = ("name", "image", "requirements", "wheel", "scikit-learn", "python", "numpy", "arch", "matrices")
 SKLEARN_RE = re.compile(r"^\d+\.\d+(\.\d+)?((rc|a|b)\d+|\.dev\d+|\.post\d+)?$")
 NAME_RE = re.compile(r"^[a-z0-9]{1,24}$")
 MATRIX_KEYS = ("scikit-learn", "python", "numpy", "arch", "include", "exclude", "formats", "estimators")
@@ -36,7 +36,9 @@ class Env:
     numpy_pin: str
     scipy_pin: str
     image: str = ""   # an existing local image (a team's serving image), used as it is
-    label: str = ""   # where the stack came from, in the id, when not PyPI's wheels: img<name>
+    label: str = ""   # where the stack came from, in the id, when not the wheel table: img<name>, ...
+    requirements: tuple = ()  # pip requirements that replace the table's pins (a file's lines, a wheel)
+    pre: bool = False  # whether pip may pick pre-releases (a 1.10.0rc1)
 
     @property
     def id(self):
@@ -151,10 +153,13 @@ def _environments(check, value, matrix_names):
         where = ("environment", index)
         entry = check.table(entry, where)
         check.keys(entry, ENVIRONMENT_KEYS, where)
-        for key in ("name", "image", "scikit-learn", "python", "numpy"):
+        for key in ("name", "scikit-learn", "python", "numpy"):
             if key not in entry:
-                check.fail(where + (key,), f"missing {key!r}: an image environment states the stack it ships "
-                           "(checked against the image when it is used)")
+                check.fail(where + (key,), f"missing {key!r}: an environment brought here states the stack it has "
+                           "(checked against what is installed when it is used)")
+        kinds = [k for k in ("image", "requirements", "wheel") if k in entry]
+        if len(kinds) > 1:
+            check.fail(where + (kinds[1],), f"give one of image, requirements or wheel, not {' and '.join(kinds)}")
         name = check.string(entry["name"], where + ("name",))
         if not NAME_RE.match(name) or name in seen:
             check.fail(where + ("name",), f"expected a unique name of 1-24 lowercase letters and digits, got {name!r}")
@@ -174,9 +179,42 @@ def _environments(check, value, matrix_names):
         matrices = None
         if "matrices" in entry:
             matrices = check.str_list(entry["matrices"], where + ("matrices",), choices=sorted(matrix_names))
-        out.append((Env(sklearn, python, numpy, arch, numpy, "", image=check.string(entry["image"], where + ("image",)),
-                        label=f"img{name}"), matrices))
+        kind = kinds[0] if kinds else "pypi"
+        image, reqs = "", ()
+        if kind == "image":
+            image = check.string(entry["image"], where + ("image",))
+        elif kind == "requirements":
+            reqs = _requirement_lines(check, where + ("requirements",), entry["requirements"])
+        elif kind == "wheel":
+            wheel = _local_file(check, where + ("wheel",), entry["wheel"])
+            reqs = (str(wheel), f"numpy=={numpy}", "scipy")
+        else:  # a release or pre-release from the registry, with the numpy stated
+            reqs = (f"scikit-learn=={sklearn}", f"numpy=={numpy}", "scipy")
+        label = {"image": "img", "requirements": "req", "wheel": "whl", "pypi": "pypi"}[kind] + name
+        out.append((Env(sklearn, python, numpy, arch, numpy, "", image=image, label=label, requirements=reqs,
+                        pre=bool(SKLEARN_RE.match(sklearn).group(2))), matrices))
     return out
+
+
+def _local_file(check, keypath, value):
+    path = Path(check.string(value, keypath)).expanduser()
+    path = path if path.is_absolute() else Path(check.where).resolve().parent / path
+    if not path.is_file():
+        check.fail(keypath, f"no such file: {path}")
+    return path
+
+
+def _requirement_lines(check, keypath, value):
+    """A requirements file's requirement lines (comments, blanks and pip options left out)."""
+    path = _local_file(check, keypath, value)
+    lines = []
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line and not line.startswith("-"):
+            lines.append(line)
+    if not any(l.lower().replace("_", "-").startswith("scikit-learn") for l in lines):
+        check.fail(keypath, f"{path} does not require scikit-learn")
+    return tuple(lines)
 
 
 def _expand(check, table, key):

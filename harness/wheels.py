@@ -1,5 +1,6 @@
 """Resolve each environment's fully pinned wheel set into the host wheelhouse, binary wheels only."""
 
+import dataclasses
 import shutil
 import subprocess
 import sys
@@ -80,9 +81,11 @@ def platform_tags(arch, glibc):
 
 
 def requirements(env, tier):
-    """The requirement strings for one environment and optional tier."""
-    return [f"scikit-learn=={env.sklearn}", f"numpy=={env.numpy_pin}", f"scipy=={env.scipy_pin}",
-            *CORE, *tier]
+    """The requirement strings for one environment and optional tier: the table's pins, or those an
+    environment brought by the user gives (its requirements file, its wheel, a pre-release)."""
+    pins = list(env.requirements) or [f"scikit-learn=={env.sklearn}", f"numpy=={env.numpy_pin}",
+                                      f"scipy=={env.scipy_pin}"]
+    return [*pins, *CORE, *tier]
 
 
 def pip_command(env, reqs, dest):
@@ -90,7 +93,7 @@ def pip_command(env, reqs, dest):
     cp = "cp" + env.python.replace(".", "")
     cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--no-input",
            "--only-binary=:all:", "--python-version", env.python, "--implementation", "cp",
-           "--abi", cp, "--dest", str(dest)]
+           "--abi", cp, "--dest", str(dest), *(["--pre"] if env.pre else [])]
     for tag in platform_tags(env.arch, bases.glibc_for(env.python)):
         cmd += ["--platform", tag]
     return cmd + reqs
@@ -98,7 +101,8 @@ def pip_command(env, reqs, dest):
 
 def inputs_hash(env):
     """What a lock depends on: pins, tiers, platform and the resolver rules."""
-    return sha256_text(RESOLVER_VERSION, env.id, env.numpy_pin, env.scipy_pin,
+    brought = [sha256_file(r) if r.endswith(".whl") else r for r in env.requirements]
+    return sha256_text(RESOLVER_VERSION, env.id, env.numpy_pin, env.scipy_pin, *brought,
                        bases.glibc_for(env.python), repr(TIERS), repr(CORE))[:16]
 
 
@@ -135,9 +139,22 @@ def _download(env, cache, inputs):
                     continue
                 wheels = tuple(_into_pool(Path(tmp), cache.pool))
             missing = _missing_formats(tier, failures)
-            return Lock(env.id, inputs, wheels, missing, "", time.monotonic() - start)
+            lock = Lock(env.id, inputs, wheels, missing, "", time.monotonic() - start)
+            return _as_stated(env, lock)
     reason = failures.get((), "pip could not resolve the core set")
     return Lock(env.id, inputs, error=reason, seconds=time.monotonic() - start)
+
+
+def _as_stated(env, lock):
+    """The lock, or a failed one when what pip resolved is not the stack matrix.toml states."""
+    if not env.requirements:
+        return lock
+    got = lock.pinned()
+    wrong = [f"{name} {got.get(name)!r}, matrix.toml says {want!r}"
+             for name, want in (("scikit-learn", env.sklearn), ("numpy", env.numpy_pin)) if got.get(name) != want]
+    if wrong:
+        return dataclasses.replace(lock, wheels=(), error="resolved " + "; ".join(wrong))
+    return lock
 
 
 def _into_pool(folder, pool):

@@ -9,6 +9,7 @@ from conftest import DATA, exclusive
 from harness import cells as cells_mod
 from harness import matrix
 from harness.errors import ConfigError
+from harness.layout import Cache
 from harness.pipeline import Run
 
 BROUGHT = textwrap.dedent("""
@@ -73,3 +74,60 @@ def test_an_existing_image_is_a_producer_and_a_consumer(docker_client, tmp_path)
             docker_client.images.remove("team/serving:test", force=True)
         except docker.errors.ImageNotFound:
             pass
+
+
+@pytest.mark.container
+def test_a_requirements_file_a_local_wheel_and_a_pre_release_are_environments_too(docker_client, tmp_path):
+    from harness import merge
+
+    base = Run(matrix.load(DATA / "two-envs.toml", "two"), backend="docker", reports=tmp_path / "base")
+    with exclusive("build-two-envs"):
+        base.build()
+    pinned = base.locks[1].pinned()
+    wheel = next(name for name, _ in base.locks[1].wheels if name.startswith("scikit_learn-"))
+    local = tmp_path / wheel
+    local.write_bytes((Cache.default().pool / wheel).read_bytes())  # a maintainer's build: here the released one
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text(f"scikit-learn=={pinned['scikit-learn']}  # the team's pins\n"
+                    f"numpy=={pinned['numpy']}\nscipy=={pinned['scipy']}\n")
+    path = tmp_path / "matrix.toml"
+    path.write_text((DATA / "two-envs.toml").read_text() + textwrap.dedent(f"""
+        [[environment]]
+        name = "team"
+        requirements = "{reqs}"
+        scikit-learn = "{pinned['scikit-learn']}"
+        python = "3.11"
+        numpy = "{pinned['numpy']}"
+
+        [[environment]]
+        name = "dev"
+        wheel = "{local}"
+        scikit-learn = "{pinned['scikit-learn']}"
+        python = "3.11"
+        numpy = "{pinned['numpy']}"
+
+        [[environment]]
+        name = "rc"
+        scikit-learn = "1.7.0rc1"
+        python = "3.11"
+        numpy = "{pinned['numpy']}"
+        """))
+    m = matrix.load(path, "two")
+    run = Run(m, backend="docker", reports=tmp_path / "reports")
+    with exclusive("build-two-envs"):
+        dumps = run.dump()
+    assert all(d.ok for d in dumps), [d.error for d in dumps]
+    assert all(r.ok for r in run.load())
+    ids = {e.label[:3]: e.id for e in m.envs if e.label}
+    assert set(ids) == {"req", "whl", "pyp"} and ids["pyp"] == "skl1.7.0rc1-py3.11-pypirc-amd64"
+    wheel_env = m.envs[1].id
+    for kind in ("req", "whl"):  # the same stack as the wheel table's 1.6.1: identical both ways
+        got = cells_mod.read_all(run.tree.result_files(ids[kind])).values()
+        same = [r for r in got if r["producer"] == wheel_env]
+        assert same and all(r["status"] in ("identical", "n/a") for r in same), (kind, [r["status"] for r in same])
+    results = merge.write_results(m, run.tree, run.locks)
+    assert results["proof"]["ok"], results["proof"]
+    rc = [c for c in results["cells"] if c["consumer"] == ids["pyp"] and c["producer"] == wheel_env]
+    assert rc and not [c for c in rc if c["status"] == "pending"]
+    env = next(e for e in results["environments"] if e["id"] == ids["pyp"])
+    assert env["pinned"]["scikit-learn"] == "1.7.0rc1"
