@@ -341,3 +341,17 @@ def test_the_fitted_state_digest_names_what_changed():
     diff = judge.state_diff(before, state.digest(est))
     assert diff["missing"] == ["n_iter_"] and diff["added"] == ["new_"]
     assert diff["changed"] == [["coef_", "dtype float64 -> float32"]]
+
+
+def test_the_state_digest_reads_numpy_scalars_by_value():
+    import numpy as np
+
+    from harness.inside import state
+
+    class Est(object):
+        def get_params(self):
+            return {}
+
+    a, b = Est(), Est()
+    a.n_classes_, b.n_classes_ = np.int64(3), 3  # numpy 1 and 2 write these two differently
+    assert state.digest(a)["n_classes_"]["hash"] == state.digest(b)["n_classes_"]["hash"]

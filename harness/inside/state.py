@@ -34,7 +34,10 @@ def _array_entry(arr):
 
 def _leaf(value):
     """The entry of one non-estimator value, or None for what is not state (callables, modules)."""
-    if isinstance(value, (bool, int, float, str, type(None))) or isinstance(value, np.generic):
+    if isinstance(value, np.generic):
+        # The value, not its repr: numpy 2 writes np.int64(3) where numpy 1 wrote 3.
+        return {"type": type(value).__name__, "hash": _hash(repr(value.item()).encode("utf-8", "replace"))}
+    if isinstance(value, (bool, int, float, str, type(None))):
         return {"type": type(value).__name__, "hash": _hash(repr(value).encode("utf-8", "replace"))}
     if isinstance(value, np.ndarray):
         return _array_entry(value)
@@ -44,8 +47,9 @@ def _leaf(value):
         return entry
     if isinstance(value, (list, tuple)) and all(isinstance(v, (bool, int, float, str, type(None), np.generic))
                                                 for v in value[:1000]):
+        items = [v.item() if isinstance(v, np.generic) else v for v in list(value)[:1000]]
         return {"type": type(value).__name__, "shape": [len(value)],
-                "hash": _hash(repr(list(value)[:1000]).encode("utf-8", "replace"))}
+                "hash": _hash(repr(items).encode("utf-8", "replace"))}
     if isinstance(value, dict) and all(isinstance(k, str) for k in value):
         return {"type": "dict", "shape": [len(value)], "hash": _hash(repr(sorted(value.items(), key=lambda kv: kv[0]))
                                                                      [:1 << 16].encode("utf-8", "replace"))}
