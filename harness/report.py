@@ -134,6 +134,10 @@ def summary(model, note=""):
     if known or model.totals.get(report_model.PENDING):
         lines += ["", f"{known:,} failing cells are known incompatibilities; "
                       f"{model.totals.get(report_model.PENDING, 0):,} cells are not computed yet (pending)."]
+    changed = sum(1 for c in r.get("cells", []) if c.get("type_changes") and not c.get("canary"))
+    if changed:
+        lines += ["", f"{changed:,} cells return another output type than their producer (dtype or dense/sparse), "
+                      "whatever their values."]
     refits = [c["refit"] for c in r.get("cells", []) if isinstance(c.get("refit"), dict)]
     if refits:
         differ = sum(1 for f in refits if f.get("status") not in ("identical", "close"))

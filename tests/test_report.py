@@ -315,7 +315,8 @@ def test_canaries_stand_apart_a_failed_proof_heads_the_page_and_stale_entries_sh
     p = env("1.3.2")["id"]
     canary = cell(p, p, "canary-scaled", "identical", canary={"status": "mismatch", "type_change": False})
     real = cell(p, p, "LogisticRegression", "identical", grid={"predict": "IM...."},
-                methods={"predict@outside": {"status": "mismatch", "detail": "1 of 60 labels differ"}})
+                methods={"predict@outside": {"status": "mismatch", "detail": "1 of 60 labels differ"}},
+                type_changes=["predict: dtype int64 -> int32"])
     cells = [canary, real]
     stale = {"producer": "*", "consumer": "*", "format": "onnx", "estimator": "*", "status": ["mismatch"],
              "error": "", "reason": "float32", "link": "https://onnx.ai/", "cells": 0}
@@ -325,12 +326,14 @@ def test_canaries_stand_apart_a_failed_proof_heads_the_page_and_stale_entries_sh
     page = written.html.read_text(encoding="utf-8")
     assert "This run did not prove it can fail" in page and "came out identical, expected mismatch" in page
     assert ">stale</span>" in page
+    assert "<b>1</b><span>cells whose output type changed</span>" in page
     data = page_data(page)
     assert "canary-scaled" not in data["est"]  # apart from the real cells
     calls = data["S"][data["r"]["m"][0] - 1]  # 1-based: 0 is no text
     assert calls.startswith("predict=IM....") and "predict@outside: mismatch: 1 of 60 labels differ" in calls
     assert data["inputs"][:2] == ["fixed", "outside"] and data["v"] == 2
-    assert "did not prove it can fail" in written.summary.read_text(encoding="utf-8")
+    summary = written.summary.read_text(encoding="utf-8")
+    assert "did not prove it can fail" in summary and "1 cells return another output type" in summary
 
 
 def test_failures_group_by_cause_with_the_versions_each_spans():
