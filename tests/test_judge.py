@@ -182,3 +182,18 @@ def test_float32_outputs_compare_within_their_own_precision():
     assert judge.compare(far, judge.decode_producer(rec(want)), *TOL)["status"] == judge.MISMATCH
     # float64 keeps the matrix's own tolerance.
     assert cmp([1.0 + 5e-7], [1.0])["status"] == judge.MISMATCH
+
+
+@pytest.mark.parametrize("value", [
+    np.float64(-3.5),                                     # a 0-d output (BernoulliRBM.score_samples of one row)
+    np.array([["red", None], [None, "blue"]], dtype=object),  # inverse_transform of unseen categories
+    np.array(["a", "bb"], dtype=object),
+    np.array([1, 2], dtype=object),
+])
+def test_the_producers_record_and_the_consumers_output_of_one_value_judge_identical(value):
+    # Found by the diagonal controls of the default matrix: both sides must encode alike.
+    from harness.inside import loaders, outputs
+
+    want, got = outputs.encode_array(value), loaders.encode(value)
+    out = judge.compare(judge.decode_consumer(got), judge.decode_producer(json.loads(json.dumps(want))), *TOL)
+    assert out["status"] == judge.IDENTICAL and "type_change" not in out, (want, out)

@@ -54,6 +54,29 @@ def _score(est, X, ds):
     return np.asarray(score(ds.X.copy()) if ds.y is None else score(ds.X.copy(), ds.y)).reshape(1)
 
 
+def plain_array(value):
+    """(array, was object): a dense array whose dtype .npy and JSON store without pickling, the
+    same for the producer's record and the consumer's output: object arrays of text become
+    unicode, of numbers numeric; anything else (None for an unknown category) its repr, flagged."""
+    if hasattr(value, "toarray") and hasattr(value, "nnz"):
+        value = value.toarray()
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        keys = sorted(value[0])  # ONNX ZipMap: one {class: probability} per row
+        value = [[row.get(k) for k in keys] for row in value]
+    try:
+        arr = np.asarray(value)
+    except ValueError:  # ragged nested sequences
+        arr = np.asarray(value, dtype=object)
+    if arr.dtype.kind != "O":
+        return arr, False
+    items = arr.ravel().tolist()
+    if all(isinstance(v, str) for v in items):
+        return np.array(items, dtype=str).reshape(arr.shape), False
+    if all(isinstance(v, (bool, int, float)) for v in items):
+        return np.array(items).reshape(arr.shape), False
+    return np.array([repr(v)[:200] for v in items], dtype=str).reshape(arr.shape), True
+
+
 def _rows_as_text(value):
     """A ragged list of arrays (CountVectorizer's inverse_transform: the terms of each row) as one
     string per row; anything else unchanged."""

@@ -156,36 +156,15 @@ def warning_records(caught, skip=()):
     return out[:MAX_WARNINGS]
 
 
-def _plain_array(value):
-    """A dense array whose dtype .npy stores without pickling: object arrays of text become
-    unicode, of numbers numeric; anything else becomes its repr, flagged."""
-    if hasattr(value, "toarray") and hasattr(value, "nnz"):
-        value = value.toarray()
-    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-        keys = sorted(value[0])  # ONNX ZipMap: one {class: probability} per row
-        value = [[row.get(k) for k in keys] for row in value]
-    try:
-        arr = np.asarray(value)
-    except ValueError:  # ragged nested sequences
-        arr = np.asarray(value, dtype=object)
-    if arr.dtype.kind != "O":
-        return arr, False
-    items = arr.ravel().tolist()
-    if all(isinstance(v, str) for v in items):
-        return np.array(items, dtype=str).reshape(arr.shape), False
-    if all(isinstance(v, (bool, int, float)) for v in items):
-        return np.array(items).reshape(arr.shape), False
-    return np.array([repr(v)[:200] for v in items], dtype=str).reshape(arr.shape), True
-
-
 def encode(value):
     """{"npy": base64 of the .npy bytes, "sparse", "object", "type"} for one output."""
     sparse = hasattr(value, "toarray") and hasattr(value, "nnz")
-    arr, was_object = _plain_array(value)
+    arr, was_object = calls.plain_array(value)
     if arr.nbytes > MAX_ARRAY:
         raise ValueError("output of %d bytes is over the %d the harness returns" % (arr.nbytes, MAX_ARRAY))
     buf = io.BytesIO()
-    np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
+    # write_array keeps the shape, a 0-d one included (ascontiguousarray would make it 1-d).
+    np.lib.format.write_array(buf, arr, allow_pickle=False)
     return {"kind": "ok", "npy": base64.b64encode(buf.getvalue()).decode("ascii"),
             "sparse": bool(sparse), "object": was_object, "type": type(value).__name__[:60]}
 

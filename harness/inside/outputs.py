@@ -26,9 +26,10 @@ def _warning_texts(caught):
 
 
 def encode_array(value):
-    """{"dtype", "shape", "data"} for an array-like output; sparse results are densified."""
+    """{"dtype", "shape", "data"} for an array-like output, made plain as the consumer's is
+    (calls.plain_array); sparse results are densified."""
     sparse = hasattr(value, "toarray") and hasattr(value, "nnz")
-    arr = np.asarray(value.toarray() if sparse else value)
+    arr, _ = calls.plain_array(value)
     record = {"dtype": str(arr.dtype), "shape": list(arr.shape), "data": arr.tolist()}
     if sparse:
         record["sparse"] = True
