@@ -115,7 +115,11 @@ def _producer_record(raw, fmt):
                 continue
             out[call] = {"dtype": str(arr.dtype), "shape": list(arr.shape), "data": arr.tolist(),
                          **({"sparse": True} if rec.get("sparse") else {})}
-    return {"schema": SCHEMA_VERSION, "task": "user", "methods": out, "predict_warnings": [], "state": child.get("state")}
+    # Warnings the reference's own calls raised (log of a zero probability) are no news elsewhere.
+    said = [f"{w.get('category')}: {w.get('message')}" for w in child.get("predict_warnings") or ()
+            if isinstance(w, dict)]
+    return {"schema": SCHEMA_VERSION, "task": "user", "methods": out, "predict_warnings": said,
+            "state": child.get("state")}
 
 
 class _Expected:
