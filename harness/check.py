@@ -2,7 +2,6 @@
 environments? Inspected on the host without running it, then loaded in every selected consumer
 inside the matrix's sandbox, each consumer judged against a reference environment's outputs."""
 
-import base64
 import dataclasses
 import fnmatch
 import hashlib
@@ -292,7 +291,7 @@ def select_consumers(matrix, pattern):
 def write_html(results, path):
     """The answer as a self-contained page in the report's style."""
     from .report import environment
-    from .report_model import STATUSES, state_lines
+    from .report_model import STATUSES
 
     page = environment().get_template("check.html.j2").render(
         results=results, passed=all(r.passed for r in results), statuses=STATUSES, state_lines=state_lines)

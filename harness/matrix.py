@@ -10,7 +10,7 @@ from pathlib import Path
 from . import pins
 from .errors import ConfigError
 from .matrix_checks import Checker, suggest as _suggest
-from .matrix_values import KNOWN_KEYS, Known, Tolerance  # noqa: F401 - part of this module's API
+from .matrix_values import Known, Tolerance  # noqa: F401 - part of this module's API
 from .inside.schema import FORMATS
 
 TOP_KEYS = ("formats", "base", "estimators", "tolerances", "known", "matrix", "environment")

@@ -7,7 +7,7 @@ import platform
 from . import __version__
 from . import cells as cells_mod
 from . import loads, proof
-from .inside.schema import SCHEMA_VERSION, Status
+from .inside.schema import SCHEMA_VERSION
 from .matrix_checks import FAILING
 from .errors import ResultsSchemaError
 from .layout import write_json

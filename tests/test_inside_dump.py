@@ -16,7 +16,7 @@ if str(REPO) not in sys.path:  # the tests import harness.* whether or not pytes
 pytest.importorskip("sklearn")
 
 from harness.inside import catalogue, data, dump, formats, schema  # noqa: E402
-from harness.inside.catalogue import Entry  # noqa: E402
+from harness.inside.entry import Entry  # noqa: E402
 from harness.inside.outputs import encode_array  # noqa: E402
 
 # sha256 of every fixed dataset; it must never change silently: every stored artifact's

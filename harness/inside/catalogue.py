@@ -2,7 +2,6 @@
 
 import fnmatch
 
-from .entry import Entry  # noqa: F401 - the catalogue modules' building block
 
 
 COVERAGE = {}  # {class name: "covered" | "discovered" | why not}, filled by entries(discover=True)
