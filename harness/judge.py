@@ -388,6 +388,8 @@ def _methods(child, expected, fmt, tol):
         method, input_name = split_call(call)
         if method not in METHODS or input_name not in INPUTS:
             continue  # a name this harness never asks for: nothing to judge it against
+        if fmt == "onnx" and method not in CORE_METHODS:
+            continue  # a graph has outputs for the core methods only: the rest is no finding
         want = produced.get(call)
         rec = _call(method, want if isinstance(want, dict) else None, got.get(call), fmt, tol)
         if rec is not None:

@@ -197,3 +197,10 @@ def test_the_producers_record_and_the_consumers_output_of_one_value_judge_identi
     want, got = outputs.encode_array(value), loaders.encode(value)
     out = judge.compare(judge.decode_consumer(got), judge.decode_producer(json.loads(json.dumps(want))), *TOL)
     assert out["status"] == judge.IDENTICAL and "type_change" not in out, (want, out)
+
+
+def test_an_onnx_cell_records_only_the_methods_a_graph_can_have():
+    produced = {"predict": rec([0, 1]), "score": rec(np.array([0.9])), "apply": rec([[1], [2]])}
+    child = {"graph": {"fixed": [["label", npy([0, 1])]]}}
+    out = line(produced, {}, fmt="onnx", **child)
+    assert out["status"] == Status.IDENTICAL and set(out["methods"]) == {"predict"}
