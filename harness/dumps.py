@@ -5,7 +5,7 @@ import time
 from dataclasses import dataclass
 
 from .bases import HOST_ARCH
-from .layout import sha256_file
+from .hashcache import HashCache
 from .runner import EMULATION_COST, Limits, host_user, run_stoppably
 from .store import inside_hash
 from .untrusted import MANIFEST_MAX, UntrustedInput, confined, load_manifest, read_json_bounded
@@ -71,6 +71,7 @@ def damaged(tree, env_id):
     must not make the host hash a file of its choice (check_manifest refuses that entry anyway).
     """
     folder, bad = tree.artifacts(env_id), []
+    hashes = HashCache(folder, tree.hashes(env_id))
     try:
         manifest = read_json_bounded(tree.manifest(env_id), MANIFEST_MAX, nofollow=True)
     except (FileNotFoundError, UntrustedInput):
@@ -81,8 +82,9 @@ def damaged(tree, env_id):
             path = confined(folder, rec["file"])
         except UntrustedInput:
             continue
-        if not path.is_file() or sha256_file(path) != rec["sha256"]:
+        if not path.is_file() or hashes.sha256(path) != rec["sha256"]:
             bad.append(f"{env_id}/{rec['file']}")
+    hashes.save()
     return sorted(set(bad))
 
 

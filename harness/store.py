@@ -57,6 +57,10 @@ class RunTree:
         """What a finished dump was made from: image and inside code."""
         return self.root / "stamps" / f"dump-{env_id}.json"
 
+    def hashes(self, env_id):
+        """The sha256 already computed of a producer's files, by their stat (hashcache.py)."""
+        return self.root / "stamps" / f"hashes-{env_id}.json"
+
     def dump_log(self, env_id):
         """The dump's stderr."""
         return self.root / "logs" / f"dump-{env_id}.log"
@@ -139,6 +143,17 @@ class RunTree:
         runs.append({"finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                      "stages": stages, "total": round(sum(stages.values()), 1)})
         write_json(self.timings_json, runs)
+
+    def complete_stamp(self, env_id):
+        """The stamp of a consumer's results when they last held every wanted cell, or None."""
+        try:
+            return read_status(self.root / "stamps" / f"complete-{env_id}{self._shard_suffix}.json")
+        except (FileNotFoundError, UntrustedInput):
+            return None
+
+    def mark_complete(self, env_id, stamp):
+        """Record that a consumer's results hold every wanted cell (loads.complete_stamp)."""
+        write_json(self.root / "stamps" / f"complete-{env_id}{self._shard_suffix}.json", stamp)
 
     def dump_is_current(self, env_id, stamp):
         """Whether a complete dump from exactly this stamp exists."""

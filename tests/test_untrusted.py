@@ -4,12 +4,13 @@ inert Markdown and terminal text, and the places of the host that read or show t
 import hashlib
 import json
 import os
+import time
 import re
 
 import pytest
 
 from conftest import DATA
-from harness import combine, dumps, merge, pipeline, report, untrusted
+from harness import combine, dumps, hashcache, merge, pipeline, report, untrusted
 from harness import matrix as matrix_mod
 from harness.images import Built
 from harness.inside.schema import SCHEMA_VERSION
@@ -297,11 +298,19 @@ def test_damaged_never_hashes_a_file_outside_the_dump(tmp_path, monkeypatch):
     outside = [entry(name, file=file, data=secret.read_bytes(), outputs=None) for name, file in
                (("Rel", "../../../secret"), ("Abs", str(secret)), ("Link", "up/secret"))]
     write_json(tree.manifest(producer), {"estimators": [entry("Ridge", folder)] + outside})
-    hashed, real = [], dumps.sha256_file
-    monkeypatch.setattr(dumps, "sha256_file", lambda path: hashed.append(path) or real(path))
+    hashed, real = [], hashcache.sha256_file
+    monkeypatch.setattr(hashcache, "SETTLE_NS", 0)
+    monkeypatch.setattr(hashcache, "sha256_file", lambda path: hashed.append(path) or real(path))
     assert dumps.damaged(tree, producer) == []
     assert all(str(p).startswith(str(folder.resolve())) for p in hashed) and len(hashed) == 2
-    (folder / "Ridge" / "model.pkl").write_bytes(b"truncated")
+    assert dumps.damaged(tree, producer) == [] and len(hashed) == 2  # a warm check hashes nothing
+    model = folder / "Ridge" / "model.pkl"
+    before = model.stat()
+    time.sleep(0.05)  # a clock tick later: the file's new ctime differs from the one remembered
+    model.write_bytes(bytes(len(model.read_bytes())))  # same size, and the old mtime put back
+    os.utime(model, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert dumps.damaged(tree, producer) == [f"{producer}/Ridge/model.pkl"]  # the ctime told
+    model.write_bytes(b"truncated")
     assert dumps.damaged(tree, producer) == [f"{producer}/Ridge/model.pkl"]
 
 
