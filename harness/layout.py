@@ -65,9 +65,14 @@ def write_bytes(path, data):
         raise
 
 
-def write_json(path, data):
-    """Write JSON atomically (write_bytes), indented and with sorted keys."""
-    write_bytes(path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode("utf-8"))
+def write_json(path, data, compact=False):
+    """Write JSON atomically (write_bytes), with sorted keys; indented, unless compact (no
+    spaces at all, and json's C encoder, which indenting would replace by Python's: 10x slower)."""
+    if compact:
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    else:
+        text = json.dumps(data, indent=1, sort_keys=True)
+    write_bytes(path, (text + "\n").encode("utf-8"))
 
 
 def read_json(path):

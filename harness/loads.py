@@ -89,12 +89,30 @@ def plan_env(matrix, env, built, producers, tree, only=None):
         _write_canaries(tree, env.id)
     wanted = cells_mod.cells_for(built.identity, producers, tree, matrix, inside_hash(), consumer=env.id)
     cells_mod.repair_tail(tree.results(env.id))
-    done = cells_mod.read_all(tree.result_files(env.id))
     wanted = [c for c in wanted if cells_mod.in_shard(c, tree.shard)]
     if only:
+        done = cells_mod.read_all(tree.result_files(env.id))
         chosen = tuple(c for c in wanted if fnmatch.fnmatchcase(f"{c.producer}/{c.estimator}/{c.format}", only))
         return Plan(tuple(wanted), len(done), chosen)
-    return Plan(tuple(wanted), len(done), tuple(c for c in wanted if c.key not in done))
+    if tree.complete_stamp(env.id) == complete_stamp(tree, env.id, wanted):
+        return Plan(tuple(wanted), len(wanted), ())  # no line can be missing: none is read
+    done = cells_mod.read_all(tree.result_files(env.id))
+    todo = tuple(c for c in wanted if c.key not in done)
+    if not todo:
+        tree.mark_complete(env.id, complete_stamp(tree, env.id, wanted))
+    return Plan(tuple(wanted), len(done), todo)
+
+
+def complete_stamp(tree, env_id, wanted):
+    """What says a consumer has every wanted cell without reading its results: the wanted keys,
+    and the results files as they were when all of them were found there (append-only files:
+    any change to them changes their size, mtime or inode)."""
+    keys = hashlib.sha256("\n".join(sorted(c.key for c in wanted)).encode()).hexdigest()
+    files = []
+    for path in tree.result_files(env_id):
+        info = path.stat()
+        files.append([path.name, info.st_size, info.st_mtime_ns, info.st_ino])
+    return {"keys": keys, "files": files}
 
 
 GRACE = 30               # seconds past a cell's timeout before a silent loader is stopped
@@ -349,6 +367,8 @@ def load_env(runner, matrix, env, built, plan, tree, emulated=False, only=None, 
     seconds = time.monotonic() - start
     if error:
         return Loaded(env.id, False, len(wanted), computed, seconds, f"{error} (log: {log})")
+    if not only:  # every cell of the plan has its line now: the next plan need not read them
+        tree.mark_complete(env.id, complete_stamp(tree, env.id, wanted))
     return Loaded(env.id, True, len(wanted), computed, seconds)
 
 

@@ -188,7 +188,7 @@ def write_results(matrix, tree, locks):
         tree.results_json.replace(tree.previous_results_json)
     older = _read_results(tree.previous_results_json)
     carry_since(results, older if older and older.get("schema") == SCHEMA_VERSION else None)
-    write_json(tree.results_json, results)
+    write_json(tree.results_json, results, compact=True)
     return results
 
 

@@ -7,7 +7,7 @@ import threading
 import time
 from pathlib import Path
 
-from . import dumps, engine, images, loads, merge, venvs, wheels
+from . import dumps, engine, freshness, images, loads, merge, venvs, wheels
 from .bases import HOST_ARCH
 from .errors import ArtifactError
 from .layout import Cache
@@ -119,6 +119,7 @@ class Run:
         self.tree = RunTree.for_matrix(matrix, reports, shard)
         self.runner = Runner(self.backend, engine.connect() if self.backend == "docker" else None)
         self.locks, self.builds = [], {}
+        self._skip_report = False  # set by a merge that found results.json and the page current
 
     def build(self, selected=None):
         """Resolve and build the environments (all of them by default)."""
@@ -172,24 +173,39 @@ class Run:
                         say(line, limit=None)
 
     def everything(self):
-        """build, dump, load, merge and report: the whole matrix."""
+        """build, dump, load, merge and report: the whole matrix; merge and report are skipped
+        when nothing they read changed since they last ran. Returns {"cells": n, "proof": ...}."""
         start, stages, outputs = time.monotonic(), {}, {}
         for stage, action in (("build", self.build), ("dump", self.dump), ("load", self.load),
-                              ("merge", lambda: merge.write_results(self.matrix, self.tree, self.locks)),
-                              ("report", self.report)):
+                              ("merge", self._merge), ("report", self.report)):
             began = time.monotonic()
             outputs[stage] = action()
             stages[stage] = round(time.monotonic() - began, 1)
-        results = outputs["merge"]
+        summary = outputs["merge"]
+        if summary.pop("fresh", False):
+            freshness.record(self.matrix, self.tree, self.locks, summary)
+            summary = {"cells": len(summary["cells"]), "proof": summary.get("proof") or {}}
         self.tree.record_timings(stages)
-        say(f"{len(results['cells'])} cells in {self.tree.results_json} ({time.monotonic() - start:.0f}s: "
+        say(f"{summary['cells']} cells in {self.tree.results_json} ({time.monotonic() - start:.0f}s: "
             + ", ".join(f"{k} {v:.0f}s" for k, v in stages.items()) + f"); report: {self.tree.root / 'index.html'}")
-        return results
+        return summary
+
+    def _merge(self):
+        """results.json written anew (marked "fresh"), or the last merge's summary when current."""
+        last = freshness.current(self.matrix, self.tree, self.locks)
+        if last is not None:
+            say("merge: nothing changed since the last merge and report: both kept")
+            self._skip_report = True
+            return dict(last)
+        self._skip_report = False
+        return dict(merge.write_results(self.matrix, self.tree, self.locks), fresh=True)
 
     def report(self):
-        """Render the HTML report from results.json."""
+        """Render the HTML report from results.json (unless the merge found both current)."""
         from . import report
 
+        if self._skip_report:
+            return None
         return report.render(self.tree.root)
 
 

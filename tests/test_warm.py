@@ -1,0 +1,81 @@
+"""A run with nothing changed reads and writes nothing it need not: the planning of a complete
+consumer reads no results line, and the merge and report are kept when nothing they read changed."""
+
+import json
+
+from test_untrusted import _tree, entry
+
+from harness import cells as cells_mod
+from harness import freshness, loads, merge, report
+from harness.images import Built
+from harness.inside.schema import SCHEMA_VERSION
+from harness.layout import write_json
+
+
+def _dumped(tmp_path):
+    two, tree, producer, consumer = _tree(tmp_path)
+    folder = tree.artifacts(producer)
+    write_json(tree.manifest(producer), {"estimators": [entry("Ridge", folder), entry("Lasso", folder)]})
+    return two, tree, producer, consumer
+
+
+def _plan(two, tree, producer, consumer):
+    return loads.plan_env(two, two.env(consumer), Built(consumer, True, "img:1"), [producer], tree)
+
+
+def _complete(two, tree, producer, consumer):
+    """Write a line for every wanted cell of the consumer, as a finished load does."""
+    plan = _plan(two, tree, producer, consumer)
+    path = tree.results(consumer)
+    cells_mod.open_for_append(path)
+    with open(path, "a") as handle:
+        for cell in plan.wanted:
+            handle.write(json.dumps({"key": cell.key, "schema": SCHEMA_VERSION, "status": "identical", "producer": producer,
+                                     "consumer": consumer, "estimator": cell.estimator, "format": cell.format}) + "\n")
+    return plan
+
+
+def test_a_complete_consumer_is_planned_without_reading_its_results(tmp_path, monkeypatch):
+    two, tree, producer, consumer = _dumped(tmp_path)
+    plan = _complete(two, tree, producer, consumer)
+    assert len(plan.wanted) == 2 and len(plan.todo) == 2
+    assert _plan(two, tree, producer, consumer).todo == ()  # read once, and found complete
+    read = []
+    real = cells_mod.read_all
+    monkeypatch.setattr(cells_mod, "read_all", lambda paths: read.append(paths) or real(paths))
+    again = _plan(two, tree, producer, consumer)
+    assert again.todo == () and again.done == 2 and read == []
+    # A line lost from the results (the file rewritten) is seen: its cell is planned again.
+    path = tree.results(consumer)
+    path.write_text(path.read_text().splitlines(keepends=True)[0])
+    assert [c.key for c in _plan(two, tree, producer, consumer).todo] == [plan.wanted[1].key] and read
+
+
+def test_a_new_artifact_makes_a_complete_consumer_plan_again(tmp_path):
+    two, tree, producer, consumer = _dumped(tmp_path)
+    _complete(two, tree, producer, consumer)
+    assert _plan(two, tree, producer, consumer).todo == ()
+    folder = tree.artifacts(producer)
+    write_json(tree.manifest(producer), {"estimators": [entry("Ridge", folder), entry("Lasso", folder),
+                                                        entry("Lars", folder)]})
+    assert [c.estimator for c in _plan(two, tree, producer, consumer).todo] == ["Lars"]
+
+
+def test_merge_and_report_are_current_until_an_input_or_output_changes(tmp_path):
+    two, tree, producer, consumer = _dumped(tmp_path)
+    _complete(two, tree, producer, consumer)
+    assert freshness.current(two, tree, []) is None  # never merged
+    results = merge.write_results(two, tree, [])
+    report.render(tree.root)
+    freshness.record(two, tree, [], results)
+    assert freshness.current(two, tree, []) == {"cells": 2, "proof": results["proof"]}
+    with open(tree.results(consumer), "a") as handle:  # a result line more: merge again
+        handle.write(json.dumps({"key": "x", "schema": SCHEMA_VERSION, "status": "identical"}) + "\n")
+    assert freshness.current(two, tree, []) is None
+    freshness.record(two, tree, [], results)
+    assert freshness.current(two, tree, []) is not None
+    (tree.root / "index.html").write_text("edited")  # an output changed: render again
+    assert freshness.current(two, tree, []) is None
+    freshness.record(two, tree, [], results)
+    other = type(two)(**{**two.__dict__, "formats": ("skops",)})  # another matrix definition
+    assert freshness.current(other, tree, []) is None
