@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import jinja2
+import markupsafe
 
 from . import report_model
 from .errors import ResultsSchemaError
@@ -38,7 +39,19 @@ def environment():
     # allow_nan=False: Infinity or NaN in the page data would break JSON.parse in the browser.
     env.policies["json.dumps_kwargs"] = {"sort_keys": False, "separators": (",", ":"), "allow_nan": False}
     env.filters["num"] = lambda n: f"{n:,}"
+    env.globals["asset"] = asset
     return env
+
+
+@lru_cache(maxsize=None)
+def asset(name):
+    """A plain .js or .css file of templates/, inlined as it is (never parsed as a template)."""
+    text = (TEMPLATES / name).read_text(encoding="utf-8")
+    # Inlined, a closing tag would end the element early: the file must not contain one.
+    closing = "</script" if name.endswith(".js") else "</style"
+    if closing in text.lower():
+        raise ValueError(f"templates/{name} contains {closing}: it cannot be inlined")
+    return markupsafe.Markup(text)
 
 
 def _previous(run_dir, previous):

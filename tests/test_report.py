@@ -3,7 +3,10 @@
 import html
 import importlib.util
 import json
+import os
 import re
+import shutil
+import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -353,3 +356,27 @@ def test_failures_group_by_cause_with_the_versions_each_spans():
         ("AttributeError: sklearn.metrics._dist_metrics.EuclideanDistance is gone", 1),
         ("predictions changed: predict", 1)]
     assert got[0]["producers"] == ("0.24.2", "1.2.2") and got[0]["consumers"] == ("1.4.2", "1.9.1")
+
+
+
+def test_the_report_script_is_plain_javascript_that_node_parses(tmp_path):
+    # The script is a .js file the renderer inlines as it is: a syntax error must fail here, not
+    # in a reader's browser. CI installs node (for the workflow linter too).
+    if shutil.which("node") is None:
+        if os.environ.get("SKLMATRIX_REQUIRE_ENGINE") == "1":
+            pytest.fail("node is not installed (`./run tests` installs it as root)")
+        pytest.skip("node is not installed")
+    script = report.TEMPLATES / "report.js"
+    assert subprocess.run(["node", "--check", str(script)], capture_output=True).returncode == 0
+    broken = tmp_path / "broken.js"
+    broken.write_text(script.read_text() + "\nfunction (\n")
+    assert subprocess.run(["node", "--check", str(broken)], capture_output=True).returncode != 0
+
+
+def test_an_asset_holding_a_closing_tag_is_not_inlined(tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "TEMPLATES", tmp_path)
+    (tmp_path / "x.js").write_text("const s = '</SCRIPT>';")
+    with pytest.raises(ValueError, match="cannot be inlined"):
+        report.asset.__wrapped__("x.js")
+    (tmp_path / "x.css").write_text("p { color: red }")
+    assert report.asset.__wrapped__("x.css") == "p { color: red }"

@@ -233,7 +233,7 @@ def test_say_prints_no_escape_sequence(capsys):
 def test_the_html_report_is_autoescaped_and_inserts_text_only():
     env = report.environment()
     assert env.autoescape is True and env.undefined.__name__ == "StrictUndefined"
-    script = (report.TEMPLATES / "report.js.j2").read_text()
+    script = (report.TEMPLATES / "report.js").read_text()
     assert "innerHTML" not in script and "insertAdjacentHTML" not in script and "textContent" in script
     assert "| safe" not in (report.TEMPLATES / "report.html.j2").read_text()
 
