@@ -38,7 +38,7 @@ class RunTree:
     """Paths under reports/<run>/."""
 
     root: Path
-    shard: tuple = None  # (i, n): this process computes the i-th of n slices of every consumer
+    shard: tuple | None = None  # (i, n): this process computes the i-th of n slices of every consumer
 
     @classmethod
     def for_matrix(cls, matrix, reports="reports", shard=None):
