@@ -82,7 +82,7 @@ def _report(args):
         out[size] = report_synthetic.measure(size)
         r = out[size]
         print(f"report of {size:,} synthetic cells: render {r['seconds']:.2f} s, index.html {r['html_mb']:.2f} MB, "
-              f"results.json {r['json_mb']:.1f} MB")
+              f"results.json.gz {r['json_mb']:.1f} MB")
     print(f"  RENDER RATIO 100k/10k {out[100_000]['seconds'] / out[10_000]['seconds']:.1f}x, "
           f"PAGE RATIO {out[100_000]['html_mb'] / out[10_000]['html_mb']:.1f}x")
     return out

@@ -7,7 +7,6 @@ build, a failed dump, producer-side n/a and a few crashes, timeouts and pending 
 
 import argparse
 import copy
-import json
 import math
 import random
 import sys
@@ -15,7 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-SCHEMA = 2  # SCHEMA_VERSION of harness/inside/schema.py: the report refuses any other
+SCHEMA = 2  # SCHEMA_VERSION of harness/inside/schema.py: the schema of each cell's record
+RESULTS_SCHEMA = 3  # harness/results_file.py: the report refuses any other results file
 FORMATS = ("pickle", "pickle-p5", "joblib", "joblib-z", "cloudpickle", "skops", "onnx")
 PICKLING = ("pickle", "pickle-p5", "joblib", "joblib-z", "cloudpickle")
 
@@ -225,7 +225,7 @@ def make_results(n_cells=10_000, seed=0, payload=None, pending=0.02, matrix="syn
             if "known" in cell:
                 cell["known"]["reason"] = known[0]["reason"]
     return {
-        "schema": SCHEMA, "matrix": matrix, "generated": "2025-06-02T03:00:00+00:00",
+        "schema": RESULTS_SCHEMA, "matrix": matrix, "generated": "2025-06-02T03:00:00+00:00",
         "harness": {"version": "0.1.0", "inside": "0123456789abcdef", "host_machine": "x86_64"},
         "formats": list(FORMATS), "tolerances": {"default": {"rtol": 1e-7, "atol": 1e-10}, "onnx": {
             "rtol": 1e-4, "atol": 1e-6}},
@@ -263,13 +263,16 @@ def make_previous(results, seed=1, flip=0.01):
 
 
 def write_tree(root, n_cells=10_000, seed=0, payload=None, previous=True):
-    """Write root/results.json (and root/previous-results.json) and return the results dict."""
+    """Write root/results.json.gz (and root/previous-results.json.gz) and return the results dict."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from harness import results_file
+
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     results = make_results(n_cells, seed=seed, payload=payload)
-    (root / "results.json").write_text(json.dumps(results), encoding="utf-8")
+    results_file.write(root / results_file.NAME, results)
     if previous:
-        (root / "previous-results.json").write_text(json.dumps(make_previous(results)), encoding="utf-8")
+        results_file.write(root / results_file.PREVIOUS, make_previous(results))
     return results
 
 
@@ -285,7 +288,7 @@ def measure(size, base=None):
         written = report.render(root)
         seconds = time.perf_counter() - start
         return {"cells": len(results["cells"]), "seconds": seconds, "html_mb": written.html.stat().st_size / 1e6,
-                "json_mb": (root / "results.json").stat().st_size / 1e6,
+                "json_mb": (root / "results.json.gz").stat().st_size / 1e6,
                 "summary_kb": written.summary.stat().st_size / 1e3}
 
 
@@ -298,7 +301,7 @@ def main(argv=None):
     for size in args.sizes:
         r = measure(size, args.keep)
         print(f"{r['cells']:>7} cells  render {r['seconds']:5.2f} s  index.html {r['html_mb']:5.2f} MB  "
-              f"results.json {r['json_mb']:5.1f} MB  summary.md {r['summary_kb']:4.1f} kB")
+              f"results.json.gz {r['json_mb']:5.1f} MB  summary.md {r['summary_kb']:4.1f} kB")
 
 
 if __name__ == "__main__":

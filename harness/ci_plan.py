@@ -61,17 +61,17 @@ def main(argv=None):
 
 def _check_schema(path):
     """0 when path holds results of this schema, else 1 with a line saying what was found."""
-    from .inside.schema import SCHEMA_VERSION
-    from .untrusted import RESULTS_MAX, read_json_bounded, term_text
+    from .results_file import RESULTS_SCHEMA, read
+    from .untrusted import term_text
 
     try:
-        # A downloaded artifact: bounded, so a deep nesting is refused rather than a RecursionError.
-        found = read_json_bounded(path, RESULTS_MAX).get("schema")
+        # A downloaded artifact: bounded, so a gzip bomb or a deep nesting is refused.
+        found = read(path).get("schema")
     except (OSError, ValueError, AttributeError) as exc:  # UntrustedInput is a ValueError
         found = f"unreadable ({type(exc).__name__})"
-    if found == SCHEMA_VERSION:
+    if found == RESULTS_SCHEMA:
         return 0
-    print(term_text(f"{path}: schema {found!r:.40}, this harness writes {SCHEMA_VERSION}: not compared"),
+    print(term_text(f"{path}: schema {found!r:.40}, this harness writes {RESULTS_SCHEMA}: not compared"),
           file=sys.stderr)
     return 1
 

@@ -201,7 +201,7 @@ def cmd_check(args):
 
 
 def cmd_merge(args):
-    """Combine shards' trees into this machine's tree, then write results.json and the report."""
+    """Combine shards' trees into this machine's tree, then write results.json.gz and the report."""
     from .combine import combine
     from .store import RunTree
 

@@ -6,12 +6,16 @@ import stat
 from pathlib import Path
 
 from . import cells as cells_mod
+from . import results_file
 from .errors import ResultsSchemaError
 from .inside.schema import SCHEMA_VERSION
-from .untrusted import LINE_MAX, RESULTS_MAX, UntrustedInput, confined, loads_bounded, read_json_bounded
+from .untrusted import LINE_MAX, UntrustedInput, confined, loads_bounded
 
 # What a source tree holds that is this machine's own, or regenerated from the rest.
-_NOT_COPIED = ("results.json", "previous-results.json", "index.html", "summary.md", "tasks", "locks")
+_NOT_COPIED = (results_file.NAME, results_file.PREVIOUS, results_file.PARQUET, *results_file.LEGACY,
+               "index.html", "summary.md", "tasks", "locks")
+# Stamps that describe this machine's files (their inodes and times): another machine's mean nothing here.
+_LOCAL_STAMPS = ("stamps/hashes-", "stamps/complete-", "stamps/merged.json")
 
 
 def parse_shard(text):
@@ -40,7 +44,7 @@ def combine(target, sources, skipped=None):
     for source in map(Path, sources):
         _check_schema(source)
         for rel in _regular_files(source, skipped):
-            if rel.split("/")[0] in _NOT_COPIED:
+            if rel.split("/")[0] in _NOT_COPIED or rel.startswith(_LOCAL_STAMPS):
                 continue
             try:
                 dest = confined(target, rel)
@@ -148,13 +152,18 @@ def _check_schema(source):
 
         raise SelectionError(f"{source} is not a results tree folder",
                              hint="give the reports/<matrix> folder of each machine's run")
-    results = source / "results.json"
+    for legacy in results_file.LEGACY[:1]:
+        if (source / legacy).exists() and not (source / results_file.NAME).exists():
+            raise ResultsSchemaError(f"{source / legacy} is a schema 2 results file (an older harness): this "
+                                     f"harness reads schema {results_file.RESULTS_SCHEMA} ({results_file.NAME})",
+                                     hint="run that machine's shard again with this harness")
+    results = source / results_file.NAME
     try:
-        data = read_json_bounded(results, RESULTS_MAX, nofollow=True)
+        data = results_file.read(results, nofollow=True)
     except FileNotFoundError:
         return
     except UntrustedInput as exc:
         raise ResultsSchemaError(f"{results} cannot be read: {exc}") from None
     found = data.get("schema") if isinstance(data, dict) else None
-    if found != SCHEMA_VERSION:
-        raise ResultsSchemaError(f"{results} has schema {found!r:.40}, this harness reads {SCHEMA_VERSION}")
+    if found != results_file.RESULTS_SCHEMA:
+        raise ResultsSchemaError(f"{results} has schema {found!r:.40}, this harness reads {results_file.RESULTS_SCHEMA}")

@@ -1,18 +1,19 @@
-"""Whether results.json and the page are current for what they are made from, so that a run
+"""Whether the results files and the page are current for what they are made from, so that a run
 with nothing changed neither merges nor renders again."""
 
 import hashlib
 import json
 from pathlib import Path
 
+from . import results_file
 from .store import inside_hash
 from .untrusted import UntrustedInput, read_status
 
 HOST = Path(__file__).resolve().parent
 # The tree's inputs to the merge: stage outcomes, stamps, manifests and every results file.
 TREE_INPUTS = ("status/*.json", "stamps/dump-*.json", "artifacts/*/manifest.json", "cells/*.jsonl",
-               "previous-results.json")
-OUTPUTS = ("results.json", "index.html", "summary.md")
+               results_file.PREVIOUS)
+OUTPUTS = (results_file.NAME, results_file.PARQUET, "index.html", "summary.md")
 
 
 def _signature(path):

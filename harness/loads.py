@@ -38,7 +38,7 @@ class Loaded:
 
 
 def sandbox_record():
-    """What a consumer's container allows the artifacts it loads: results.json and the report say it."""
+    """What a consumer's container allows the artifacts it loads: the results and the report say it."""
     limits = Limits()
     return {"network": "none", "root file system": f"read-only, with a {_size(engine.SANDBOX_TMP)} /tmp in memory",
             "artifacts": "mounted read-only", "user": f"{limits.user} (not root)",

@@ -47,5 +47,5 @@ class Known:
         return re.search(self.error, text) is not None
 
     def record(self):
-        """The entry as results.json lists it."""
+        """The entry as the results file lists it."""
         return dict(self.__dict__, status=list(self.status))

@@ -1,4 +1,4 @@
-"""Merge a run's stages into results.json: environments, dumps and every computed cell."""
+"""Merge a run's stages into results.json.gz and results.parquet: environments, dumps and every computed cell."""
 
 import datetime
 import math
@@ -6,14 +6,13 @@ import platform
 
 from . import __version__
 from . import cells as cells_mod
-from . import loads, proof
-from .inside.schema import SCHEMA_VERSION
+from . import loads, proof, results_file
 from .matrix_checks import FAILING
 from .errors import ResultsSchemaError
-from .layout import write_json
 from .report_model import carry_since
 from .store import inside_hash
-from .untrusted import RESULTS_MAX, UntrustedInput, load_manifest, read_json_bounded
+from .results_file import RESULTS_SCHEMA
+from .untrusted import UntrustedInput, load_manifest
 
 
 def manifest_state(tree, env_id):
@@ -150,7 +149,7 @@ def dumped_producers(matrix, tree):
 def _read_results(path):
     """A results file (another run's, perhaps another machine's) read within bounds, or None when absent."""
     try:
-        return read_json_bounded(path, RESULTS_MAX)
+        return results_file.read(path)
     except FileNotFoundError:
         return None
     except UntrustedInput as exc:
@@ -159,10 +158,11 @@ def _read_results(path):
 
 
 def write_results(matrix, tree, locks):
-    """Write reports/<run>/results.json from the tree, keeping the previous one for "what changed"."""
+    """Write reports/<run>/results.json.gz and results.parquet from the tree, keeping the previous
+    results for "what changed"."""
     producers = dumped_producers(matrix, tree)
     results = {
-        "schema": SCHEMA_VERSION,
+        "schema": RESULTS_SCHEMA,
         "matrix": matrix.name,
         "generated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "harness": {"version": __version__, "inside": inside_hash(), "host_machine": platform.machine()},
@@ -187,16 +187,17 @@ def write_results(matrix, tree, locks):
         # Rotate only when something changed: rerunning `report` must not compare a run with itself.
         tree.results_json.replace(tree.previous_results_json)
     older = _read_results(tree.previous_results_json)
-    carry_since(results, older if older and older.get("schema") == SCHEMA_VERSION else None)
-    write_json(tree.results_json, results, compact=True)
+    carry_since(results, older if older and older.get("schema") == RESULTS_SCHEMA else None)
+    results_file.write_parquet(tree.results_parquet, results)
+    results_file.write(tree.results_json, results)
     return results
 
 
 def _refuse_other_schema(path, data):
     """ResultsSchemaError for a results file of another schema: it is neither read nor replaced."""
-    if data is not None and (not isinstance(data, dict) or data.get("schema") != SCHEMA_VERSION):
+    if data is not None and (not isinstance(data, dict) or data.get("schema") != RESULTS_SCHEMA):
         found = data.get("schema") if isinstance(data, dict) else None
-        raise ResultsSchemaError(f"{path} has schema {found!r}, this harness writes schema {SCHEMA_VERSION}",
+        raise ResultsSchemaError(f"{path} has schema {found!r}, this harness writes schema {RESULTS_SCHEMA}",
                                  hint="move it away (an older harness wrote it), then run the command again")
 
 

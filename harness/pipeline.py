@@ -119,7 +119,7 @@ class Run:
         self.tree = RunTree.for_matrix(matrix, reports, shard)
         self.runner = Runner(self.backend, engine.connect() if self.backend == "docker" else None)
         self.locks, self.builds = [], {}
-        self._skip_report = False  # set by a merge that found results.json and the page current
+        self._skip_report = False  # set by a merge that found the results and the page current
 
     def build(self, selected=None):
         """Resolve and build the environments (all of them by default)."""
@@ -191,7 +191,7 @@ class Run:
         return summary
 
     def _merge(self):
-        """results.json written anew (marked "fresh"), or the last merge's summary when current."""
+        """The results written anew (marked "fresh"), or the last merge's summary when current."""
         last = freshness.current(self.matrix, self.tree, self.locks)
         if last is not None:
             say("merge: nothing changed since the last merge and report: both kept")
@@ -201,7 +201,7 @@ class Run:
         return dict(merge.write_results(self.matrix, self.tree, self.locks), fresh=True)
 
     def report(self):
-        """Render the HTML report from results.json (unless the merge found both current)."""
+        """Render the HTML report from the results (unless the merge found both current)."""
         from . import report
 
         if self._skip_report:

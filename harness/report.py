@@ -1,4 +1,4 @@
-"""Render a run's results.json into a self-contained index.html and a summary.md for CI step summaries."""
+"""Render a run's results.json.gz into a self-contained index.html and a summary.md for CI step summaries."""
 
 import gc
 import hashlib
@@ -12,12 +12,12 @@ from typing import NamedTuple
 import jinja2
 import markupsafe
 
-from . import report_model
+from . import report_model, results_file
 from .errors import ResultsSchemaError
 from .untrusted import md_code, md_text
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-PREVIOUS = "previous-results.json"
+PREVIOUS = results_file.PREVIOUS
 
 
 class Rendered(NamedTuple):
@@ -68,10 +68,10 @@ def _previous(run_dir, previous):
 
 
 def render(run_dir, previous=None):
-    """Write run_dir/index.html and run_dir/summary.md from run_dir/results.json; returns their paths.
+    """Write run_dir/index.html and run_dir/summary.md from run_dir/results.json.gz; returns their paths.
 
-    previous: a results.json of an earlier run (path or dict) for "what changed"; by default
-    run_dir/previous-results.json when it exists.
+    previous: the results of an earlier run (path or dict) for "what changed"; by default
+    run_dir/previous-results.json.gz when it exists.
     """
     enabled = gc.isenabled()
     gc.disable()  # 100k records allocate millions of objects none of which form cycles
@@ -83,8 +83,9 @@ def render(run_dir, previous=None):
 
 
 def _render(run_dir, previous):
-    raw = (run_dir / "results.json").read_bytes() if (run_dir / "results.json").exists() else b""
-    results = report_model.load_results(run_dir / "results.json")
+    path = run_dir / results_file.NAME
+    raw = path.read_bytes() if path.exists() else b""
+    results = report_model.load_results(path)
     prev, note = _previous(run_dir, previous)
     model = report_model.build(results, prev)
     # A per-content nonce: the page's own script runs, anything else (were it ever injected) would not.
@@ -120,7 +121,7 @@ def _write(path, text):
 def summary(model, note=""):
     """summary.md: counts by outcome and format, failed builds and dumps, new breakages.
 
-    Every string from results.json goes through md_text (or md_code for a plain identifier): estimator
+    Every string from the results goes through md_text (or md_code for a plain identifier): estimator
     names, errors and reasons come from artifacts, and GitHub renders the step summary's links and images.
     """
     r = model.results

@@ -1,4 +1,4 @@
-"""The report's view model: everything index.html and summary.md show, computed from results.json.
+"""The report's view model: everything index.html and summary.md show, computed from results.json.gz.
 
 Fields of a cell record the report reads (others are ignored): producer, consumer, estimator, format,
 family, status, max_abs / max_rel (or diff.{max_abs,max_rel}, or the largest of methods.*.max_abs/max_rel),
@@ -17,10 +17,11 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import canaries, causes
+from . import canaries, causes, results_file
 from .errors import ResultsSchemaError
-from .inside.schema import FAMILIES, INPUTS, SCHEMA_VERSION, Status
-from .untrusted import RESULTS_MAX, UntrustedInput, read_json_bounded
+from .inside.schema import FAMILIES, INPUTS, Status
+from .results_file import RESULTS_SCHEMA
+from .untrusted import UntrustedInput
 
 PENDING = "pending"
 PAGE_DATA_VERSION = 2  # of the page's embedded data; its script refuses any other
@@ -28,26 +29,26 @@ STATUSES = Status.ORDER + (PENDING,)
 RANK = {s: i for i, s in enumerate(STATUSES)}
 OK = (Status.IDENTICAL, Status.CLOSE, Status.WARNING)
 BAD = (Status.MISMATCH, Status.PREDICT_ERROR, Status.LOAD_ERROR, Status.REFUSED, Status.CRASH, Status.TIMEOUT)
-TEXT_LIMIT = 300          # characters of an error or warning shown in the page (results.json has it all)
+TEXT_LIMIT = 300          # characters of an error or warning shown in the page (the results file has it all)
 LIST_LIMIT = 200          # rows of a server-side list before "and N more"
 _ENV_ID = re.compile(r"^skl(?P<sklearn>[^-]+)-py(?P<python>[^-]+)-np(?P<numpy>[^-]+)-(?P<arch>.+)$")
 _FROM_VERSION = re.compile(r"from version (\S+?)\.? when")
 
 
-def load_results(path, what="results.json"):
+def load_results(path, what="results"):
     """Read a results file and refuse any other schema number with the command that fixes it."""
     path = Path(path)
     try:
-        data = read_json_bounded(path, RESULTS_MAX)  # a previous run's file may come from anywhere
+        data = results_file.read(path)  # a previous run's file may come from anywhere
     except FileNotFoundError:
         raise ResultsSchemaError(f"{path} does not exist", hint="run `python -m harness report` after a load")
     except UntrustedInput as exc:
         raise ResultsSchemaError(f"{what} at {path} cannot be read: {exc}",
                                  hint="move it away, then run `python -m harness report` again") from None
     found = data.get("schema") if isinstance(data, dict) else None
-    if found != SCHEMA_VERSION:
+    if found != RESULTS_SCHEMA:
         raise ResultsSchemaError(
-            f"{what} at {path} has schema {found!r:.40}, this harness reads schema {SCHEMA_VERSION}",
+            f"{what} at {path} has schema {found!r:.40}, this harness reads schema {RESULTS_SCHEMA}",
             hint="rerun `python -m harness report` (or `python -m harness run`) with this harness to rewrite it")
     return data
 
@@ -352,7 +353,7 @@ def _canary_rows(results):
 
 
 def build(results, previous=None):
-    """The view model of one results.json, compared with an optional previous one."""
+    """The view model of one results file, compared with an optional previous one."""
     envs = _envs(results)
     env_index = {e["id"]: i for i, e in enumerate(envs)}
     formats = list(results.get("formats") or [])

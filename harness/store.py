@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import results_file
 from .errors import ConcurrentRunError
 from .layout import write_json
 from .untrusted import STATUS_MAX, UntrustedInput, read_json_bounded, read_status
@@ -103,13 +104,18 @@ class RunTree:
 
     @property
     def results_json(self):
-        """The merged results for machines."""
-        return self.root / "results.json"
+        """The merged results for machines (results_file.py: gzipped JSON, schema 3)."""
+        return self.root / results_file.NAME
 
     @property
     def previous_results_json(self):
-        """The results.json of the run before, for "what changed"."""
-        return self.root / "previous-results.json"
+        """The results of the run before, for "what changed"."""
+        return self.root / results_file.PREVIOUS
+
+    @property
+    def results_parquet(self):
+        """The merged results, a row per cell, for analysis."""
+        return self.root / results_file.PARQUET
 
     def status(self, stage, env_id):
         """The recorded outcome of a stage (build, dump) for one environment."""

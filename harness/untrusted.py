@@ -11,7 +11,7 @@ from pathlib import Path
 
 MANIFEST_MAX = 64 << 20   # a real manifest of the whole catalogue is about 1 MiB
 STATUS_MAX = 16 << 20     # build/dump status and stamp files: a log tail at most
-RESULTS_MAX = 1 << 30     # results.json of a large matrix; it is parsed whole anyway
+RESULTS_MAX = 1 << 30     # results of a large matrix, inflated; they are parsed whole anyway
 LINE_MAX = 16 << 20       # one result line (errors carry tracebacks)
 MAX_DEPTH = 64            # real records nest about 6 deep
 NAME_MAX = 200            # estimator names of the catalogue are at most ~40 characters
@@ -97,6 +97,12 @@ def read_json_bounded(path, max_bytes, max_depth=MAX_DEPTH, nofollow=False):
 
     UntrustedInput (one line) otherwise; FileNotFoundError passes through. nofollow: refuse a symlink.
     """
+    return loads_bounded(read_bytes_bounded(path, max_bytes, nofollow), max_depth, what=str(path))
+
+
+def read_bytes_bounded(path, max_bytes, nofollow=False):
+    """The bytes of a regular file of at most max_bytes; UntrustedInput otherwise (a FIFO, a
+    device, a link under nofollow), FileNotFoundError passes through."""
     flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | (os.O_NOFOLLOW if nofollow else 0)
     try:
         fd = os.open(path, flags)  # O_NONBLOCK: a FIFO planted under the name must not hang the host
@@ -114,7 +120,7 @@ def read_json_bounded(path, max_bytes, max_depth=MAX_DEPTH, nofollow=False):
         data = handle.read(max_bytes + 1)  # the file may have grown since fstat
     if len(data) > max_bytes:
         raise UntrustedInput(f"{path} is more than the {max_bytes:,} bytes allowed")
-    return loads_bounded(data, max_depth, what=str(path))
+    return data
 
 
 # ---- paths -------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import DATA, REPO
+from harness import results_file
 from harness.inside.schema import SCHEMA_VERSION
 
 BAD = DATA / "bad"
@@ -22,7 +23,7 @@ RESULT_LINE = {"schema": SCHEMA_VERSION, "key": "k1", "producer": PRODUCER, "con
 
 
 def _computed_tree(root):
-    """A results tree of the `two` matrix with a finished dump, one result line and a results.json."""
+    """A results tree of the `two` matrix with a finished dump, one result line and a results file."""
     tree = root / "reports" / "two"
     model = tree / "artifacts" / PRODUCER / "LogisticRegression" / "model.pkl"
     model.parent.mkdir(parents=True)
@@ -34,12 +35,12 @@ def _computed_tree(root):
     (tree / "artifacts" / PRODUCER / "manifest.json").write_text(json.dumps(manifest))
     (tree / "cells").mkdir()
     (tree / "cells" / f"{CONSUMER}.jsonl").write_text(json.dumps(RESULT_LINE) + "\n")
-    (tree / "results.json").write_text(json.dumps({"schema": SCHEMA_VERSION, "cells": [RESULT_LINE]}))
+    results_file.write(tree / results_file.NAME, {"schema": results_file.RESULTS_SCHEMA, "cells": [RESULT_LINE]})
     return tree
 
 
 def _old_schema(path):
-    path.write_text(json.dumps({"schema": 0, "cells": []}))
+    results_file.write(path, {"schema": 0, "cells": []})
 
 
 def _truncate(tree):
@@ -50,7 +51,7 @@ def _truncate(tree):
 def _old_schema_tree(tmp):
     other = tmp / "other-machine" / "two"
     (other / "cells").mkdir(parents=True)
-    _old_schema(other / "results.json")
+    _old_schema(other / results_file.NAME)
 
 
 # (id, setup(tree, tmp) -> extra args or None, command, env, exit code, words in the line, what to do)
@@ -93,10 +94,10 @@ CASES = [
      {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}, 4, "no container engine answers", "setup-engine.sh"),
     ("engine-down-build", None, ["--file", TWO, "build", "--matrix", "two", "--backend", "docker"],
      {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}, 4, "no container engine answers", "--backend venv"),
-    ("report-old-schema", lambda tree, tmp: _old_schema(tree / "results.json"),
+    ("report-old-schema", lambda tree, tmp: _old_schema(tree / results_file.NAME),
      ["--file", TWO, "report", "--matrix", "two"], {}, 8, "has schema 0", "move it away"),
-    ("previous-old-schema", lambda tree, tmp: _old_schema(tree / "previous-results.json"),
-     ["--file", TWO, "report", "--matrix", "two"], {}, 8, "previous-results.json has schema 0", "move it away"),
+    ("previous-old-schema", lambda tree, tmp: _old_schema(tree / results_file.PREVIOUS),
+     ["--file", TWO, "report", "--matrix", "two"], {}, 8, "previous-results.json.gz has schema 0", "move it away"),
     ("merge-old-schema", lambda tree, tmp: _old_schema_tree(tmp),
      ["--file", TWO, "merge", "--matrix", "two", "other-machine/two"], {}, 8, "has schema 0", "rerun"),
     ("truncated-artifact", lambda tree, tmp: _truncate(tree), ["--file", TWO, "load", "--matrix", "two"], {}, 9,

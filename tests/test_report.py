@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import proof, report, report_model
+from harness import proof, report, report_model, results_file
 from harness.errors import ResultsSchemaError
 from harness.inside.schema import SCHEMA_VERSION, Status
+from harness.results_file import RESULTS_SCHEMA
 
 REPO = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("report_synthetic", REPO / "bench" / "report_synthetic.py")
@@ -50,13 +51,14 @@ def cell(producer, consumer, estimator, status, fmt="pickle", **extra):
 
 def results_of(cells, envs=None, generated="2025-06-02T00:00:00+00:00", **extra):
     envs = envs or [env("1.3.2"), env("1.5.2")]
-    return {"schema": SCHEMA_VERSION, "matrix": "m", "generated": generated, "formats": ["pickle", "skops"],
+    return {"schema": RESULTS_SCHEMA, "matrix": "m", "generated": generated, "formats": ["pickle", "skops"],
             "environments": envs, "dropped": [], "producer_na": [], "known": [], "cells": cells, **extra}
 
 
 def write(path, data):
+    """A results file as merge writes it: gzipped JSON."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data), encoding="utf-8")
+    results_file.write(path, data)
 
 
 @pytest.fixture
@@ -106,18 +108,18 @@ def test_the_page_is_self_contained(synthetic_run):
 
 
 def test_another_schema_number_is_refused_with_what_to_run(tmp_path):
-    write(tmp_path / "results.json", dict(results_of([]), schema=SCHEMA_VERSION + 1))
+    write(tmp_path / results_file.NAME, dict(results_of([]), schema=RESULTS_SCHEMA + 1))
     with pytest.raises(ResultsSchemaError) as err:
         report.render(tmp_path)
-    assert f"schema {SCHEMA_VERSION + 1}" in str(err.value)
+    assert f"schema {RESULTS_SCHEMA + 1}" in str(err.value)
     assert "python -m harness" in err.value.line()
     assert not (tmp_path / "index.html").exists()
 
 
 def test_a_previous_run_under_another_schema_is_not_compared(tmp_path):
-    write(tmp_path / "results.json", results_of([cell("skl1.3.2-py3.11-np1-amd64", "skl1.5.2-py3.11-np1-amd64",
+    write(tmp_path / results_file.NAME, results_of([cell("skl1.3.2-py3.11-np1-amd64", "skl1.5.2-py3.11-np1-amd64",
                                                       "Ridge", "identical")]))
-    write(tmp_path / "previous-results.json", {"schema": 0, "cells": []})
+    write(tmp_path / results_file.PREVIOUS, {"schema": 0, "cells": []})
     written = report.render(tmp_path)
     assert "not compared with the previous run" in written.html.read_text(encoding="utf-8")
 
@@ -126,7 +128,7 @@ def test_untrusted_text_is_escaped_everywhere(tmp_path):
     run = tmp_path / "run"
     results = synthetic.write_tree(run, 1500, payload=PAYLOAD)
     results["environments"][0]["build"]["log_tail"].append(PAYLOAD)
-    write(run / "results.json", results)
+    write(run / results_file.NAME, results)
     written = report.render(run)
     page = written.html.read_text(encoding="utf-8")
     assert "<script>alert" not in page and "<img src=x" not in page and "</script><img" not in page
@@ -146,7 +148,7 @@ def test_untrusted_text_is_escaped_everywhere(tmp_path):
 def test_javascript_links_never_become_hrefs(tmp_path):
     c = cell("skl1.3.2-py3.11-np1-amd64", "skl1.5.2-py3.11-np1-amd64", "Ridge", "load-error",
              known={"reason": "bad", "link": "javascript:alert(1)"})
-    write(tmp_path / "results.json", results_of([c], known=[{"producer": "*", "consumer": "*", "format": "*",
+    write(tmp_path / results_file.NAME, results_of([c], known=[{"producer": "*", "consumer": "*", "format": "*",
                                                             "estimator": "*", "reason": "bad",
                                                             "link": "javascript:alert(1)"}]))
     page = report.render(tmp_path).html.read_text(encoding="utf-8")
@@ -187,8 +189,8 @@ def test_what_changed_classifies_breakages_fixes_and_still_failing(tmp_path):
     change = {model.data["est"][e]: ch for e, ch in zip(rows["e"], rows["ch"])}
     assert change["Ridge"] == change["Lasso"] == "b" and change["SVC"] == "f" and change["PCA"] == "s"
     assert change["KMeans"] == change["Birch"] == change["Pipeline"] == "."
-    write(tmp_path / "results.json", results_of(new))
-    write(tmp_path / "previous-results.json", previous)  # picked up by default
+    write(tmp_path / results_file.NAME, results_of(new))
+    write(tmp_path / results_file.PREVIOUS, previous)  # picked up by default
     summary = report.render(tmp_path).summary.read_text(encoding="utf-8")
     assert "**2 new breakages**, 2 fixes, 2 still failing" in summary
     assert "| Ridge | identical | load-error |" in summary
@@ -247,13 +249,13 @@ def test_safe_warnings_and_environment_problems_are_shown(tmp_path):
                   known={"reason": "older releases cannot read newer pickles", "link": "https://example.org/1"})]
     envs = [env("1.3.2"), env("1.5.2"), env("1.0.2", python="3.12", ok=False)]
     envs[2]["build"]["log_tail"] = ["ERROR: No matching distribution found for numpy<2"]
-    write(tmp_path / "results.json", results_of(
+    write(tmp_path / results_file.NAME, results_of(
         cells, envs=envs, dropped=[{"id": "skl0.24.2-py3.12-np1-amd64", "reason": "no wheel for 3.12"}],
         producer_na=[{"producer": a, "estimator": "NMF", "family": "decomposition", "format": "onnx",
                       "status": "n/a", "reason": "no converter"}],
         known=[{"producer": "*1.5*", "consumer": "*1.3*", "format": "*", "estimator": "*",
                 "reason": "older releases cannot read newer pickles", "link": "https://example.org/1"}]))
-    model = report_model.build(report_model.load_results(tmp_path / "results.json"))
+    model = report_model.build(report_model.load_results(tmp_path / results_file.NAME))
     assert [(w["category"], w["identical"], w["close"], w["worse"], w["safe"]) for w in model.warnings] == [
         ("InconsistentVersionWarning", 1, 1, 0, True)]
     assert model.data["formats"] == ["pickle", "skops", "onnx"]
@@ -286,7 +288,7 @@ def test_infinite_differences_keep_the_page_parseable(tmp_path):
     # A producer output of 0 makes the relative difference infinite; JSON.parse has no Infinity.
     p, c = env("1.3.2")["id"], env("1.5.2")["id"]
     methods = {"predict_proba": {"status": "mismatch", "max_abs": float("inf"), "max_rel": float("nan")}}
-    write(tmp_path / "run" / "results.json", results_of([
+    write(tmp_path / "run" / results_file.NAME, results_of([
         cell(p, c, "LogisticRegression", "mismatch", max_abs=0.5, max_rel=float("inf"), methods=methods)]))
     report.render(tmp_path / "run")
     page = (tmp_path / "run" / "index.html").read_text()
@@ -297,7 +299,7 @@ def test_infinite_differences_keep_the_page_parseable(tmp_path):
 def test_the_sandbox_section_states_its_limits(tmp_path):
     from harness.loads import sandbox_record
 
-    write(tmp_path / "results.json", results_of([], sandbox=sandbox_record()))
+    write(tmp_path / results_file.NAME, results_of([], sandbox=sandbox_record()))
     page = outside_data(report.render(tmp_path).html.read_text(encoding="utf-8"))
     section = page[page.index('<section id="sandbox">'):]
     for needed in ("only ever loaded inside the sandbox", "network", "none", "256 at most", "4 GB",
@@ -308,7 +310,7 @@ def test_the_sandbox_section_states_its_limits(tmp_path):
 def test_an_environment_run_with_runtime_variables_says_so(tmp_path):
     arm = env("1.9.1", python="3.13", numpy="2", arch="arm64")
     arm["build"]["runtime"] = {"OPENBLAS_CORETYPE": "ARMV8"}
-    write(tmp_path / "results.json", results_of([], envs=[env("1.3.2"), arm]))
+    write(tmp_path / results_file.NAME, results_of([], envs=[env("1.3.2"), arm]))
     page = outside_data(report.render(tmp_path).html.read_text(encoding="utf-8"))
     section = page[page.index('<section id="environments">'):]
     assert "OPENBLAS_CORETYPE=ARMV8" in section and "BLAS self-test" in section
@@ -323,7 +325,7 @@ def test_canaries_stand_apart_a_failed_proof_heads_the_page_and_stale_entries_sh
     cells = [canary, real]
     stale = {"producer": "*", "consumer": "*", "format": "onnx", "estimator": "*", "status": ["mismatch"],
              "error": "", "reason": "float32", "link": "https://onnx.ai/", "cells": 0}
-    write(tmp_path / "results.json", results_of(cells, envs=[env("1.3.2")], known=[stale],
+    write(tmp_path / results_file.NAME, results_of(cells, envs=[env("1.3.2")], known=[stale],
                                                 proof=proof.check(cells)))
     written = report.render(tmp_path)
     page = written.html.read_text(encoding="utf-8")

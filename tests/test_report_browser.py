@@ -5,7 +5,6 @@ instead of skipping.
 """
 
 import importlib.util
-import json
 import os
 import shutil
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import sync_playwright
 
-from harness import report
+from harness import report, results_file
 
 REPO = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("report_synthetic", REPO / "bench" / "report_synthetic.py")
@@ -165,7 +164,7 @@ def test_show_more_caps_the_rows_of_a_big_cell(browser, tmp_path):
         cell["producer"], cell["consumer"], cell["format"] = (results["cells"][0]["producer"],
                                                               results["cells"][0]["consumer"], "pickle")
     (run).mkdir()
-    (run / "results.json").write_text(json.dumps(results))
+    results_file.write(run / results_file.NAME, results)
     html = report.render(run).html
     browser.goto(html.as_uri())
     browser.click("#grids td[data-g]")

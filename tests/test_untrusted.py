@@ -10,7 +10,7 @@ import re
 import pytest
 
 from conftest import DATA
-from harness import combine, dumps, hashcache, merge, pipeline, report, untrusted
+from harness import combine, dumps, hashcache, merge, pipeline, report, results_file, untrusted
 from harness import matrix as matrix_mod
 from harness.images import Built
 from harness.inside.schema import SCHEMA_VERSION
@@ -252,12 +252,12 @@ def test_summary_md_has_no_live_image_or_link(tmp_path):
                 "build": {"ok": True}, "dump": {"ok": not dump_error, "error": dump_error}}
 
     def results(status, generated):
-        return {"schema": SCHEMA_VERSION, "matrix": "m", "generated": generated, "formats": ["pickle"],
+        return {"schema": results_file.RESULTS_SCHEMA, "matrix": "m", "generated": generated, "formats": ["pickle"],
                 "environments": [env("1.3.2", f"dump exited 1: {IMAGE}"), env("1.5.2")],
                 "dropped": [{"id": "x", "reason": LINK}], "producer_na": [], "known": [], "cells": [cell(status)]}
 
-    write_json(tmp_path / "previous-results.json", results("identical", "2025-06-01T00:00:00+00:00"))
-    write_json(tmp_path / "results.json", results("load-error", "2025-06-02T00:00:00+00:00"))
+    results_file.write(tmp_path / results_file.PREVIOUS, results("identical", "2025-06-01T00:00:00+00:00"))
+    results_file.write(tmp_path / results_file.NAME, results("load-error", "2025-06-02T00:00:00+00:00"))
     summary = report.render(tmp_path).summary.read_text(encoding="utf-8")
     assert "new breakages" in summary and "Dumps that failed" in summary
     assert "\\!\\[x\\]\\(http\\:\\/\\/evil/p\\.png\\)" in summary  # shown as text

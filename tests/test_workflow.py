@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from conftest import DATA, REPO, exclusive
-from harness import ci_plan
+from harness import ci_plan, results_file
 from harness.layout import Cache
 
 WORKFLOW = REPO / ".github" / "workflows" / "nightly.yml"
@@ -78,9 +78,9 @@ def test_plan_command_reads_list_json(tmp_path):
     assert bad.returncode != 0 and "no matrix 'nosuch'" in bad.stderr
 
 
-def _cells(results_json):
-    """{(producer, consumer, estimator, format): (status, max_abs)} of a results.json."""
-    data = json.loads(results_json.read_text())
+def _cells(path):
+    """{(producer, consumer, estimator, format): (status, max_abs)} of a results file."""
+    data = results_file.read(path)
     return {(c["producer"], c["consumer"], c["estimator"], c["format"]): (c["status"], c["max_abs"])
             for c in data["cells"]}
 
@@ -117,21 +117,21 @@ def test_workflow_steps_with_shards_equal_a_single_machine(docker_client, tmp_pa
     proc = subprocess.run([sys.executable, "-m", "harness", "--file", extra["MATRIX_FILE"], "run", "--matrix", "two"],
                           cwd=single, env=dict(os.environ, **extra), capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr
-    sharded, alone = _cells(site / "results.json"), _cells(single / "reports" / "two" / "results.json")
+    sharded, alone = _cells(site / results_file.NAME), _cells(single / "reports" / "two" / results_file.NAME)
     real = [k for k in alone if not k[2].startswith("canary-")]
     assert len(real) == 2 * 2 * 3 * 4  # producers x consumers x estimators x formats
     assert len(alone) - len(real) == 2 * 6  # each environment's canaries, on its own diagonal
     assert sharded == alone
-    proof = json.loads((single / "reports" / "two" / "results.json").read_text())["proof"]
+    proof = results_file.read(single / "reports" / "two" / results_file.NAME)["proof"]
+    assert (site / results_file.PARQUET).is_file()
     assert proof["ok"] and proof["canaries"]["computed"] == 12, proof
 
 
 def test_check_schema_tells_published_results_of_another_harness(tmp_path):
-    from harness.inside.schema import SCHEMA_VERSION
-
-    mine, old, broken = tmp_path / "mine.json", tmp_path / "old.json", tmp_path / "broken.json"
-    mine.write_text(json.dumps({"schema": SCHEMA_VERSION}))
-    old.write_text(json.dumps({"schema": 0}))
+    mine, old, plain, broken = (tmp_path / name for name in ("mine.json.gz", "old.json.gz", "plain.json", "404"))
+    results_file.write(mine, {"schema": results_file.RESULTS_SCHEMA})
+    results_file.write(old, {"schema": 2})
+    plain.write_text(json.dumps({"schema": results_file.RESULTS_SCHEMA}))  # schema 2's uncompressed file
     broken.write_text("<html>404</html>")
-    codes = [ci_plan.main(["--check-schema", str(path)]) for path in (mine, old, broken)]
-    assert codes == [0, 1, 1]
+    codes = [ci_plan.main(["--check-schema", str(path)]) for path in (mine, old, plain, broken)]
+    assert codes == [0, 1, 1, 1]
