@@ -21,7 +21,9 @@ from harness.inside.outputs import encode_array  # noqa: E402
 
 # sha256 of every fixed dataset; it must never change silently: every stored artifact's
 # reference outputs were computed on these bytes.
-DATA_HASH = "c813e20ccf600b785fc995dbdd0a4da5c6cd054b0cd5315386de8e32168e26f9"
+DATA_HASH = "0eb8883b6d29b3a192acd63c668249309b9a88e0e000431fb7abc01bb59faf30"
+# The first fourteen tasks, before the sparse and multi-output ones joined: unchanged.
+DENSE_HASH = "c813e20ccf600b785fc995dbdd0a4da5c6cd054b0cd5315386de8e32168e26f9"
 
 SMALL = ["LogisticRegression", "KMeans", "OneHotEncoder", "TfidfVectorizer"]
 
@@ -48,6 +50,45 @@ def assert_files_match(out, manifest):
 
 def test_data_hash_is_the_constant():
     assert data.data_hash() == DATA_HASH
+    assert data.data_hash(data.TASKS[:14]) == DENSE_HASH
+
+
+def test_sparse_and_multioutput_tasks_hold_the_dense_rows():
+    dense, sparse = data.dataset("regression"), data.dataset("regression-sparse")
+    assert sparse.X.format == "csr" and (sparse.X.toarray() == dense.X).all()
+    assert [n for n, _ in sparse.inputs] == [n for n, _ in dense.inputs]
+    assert all(rows.format == "csr" for _, rows in sparse.inputs)
+    assert data.task_hash("regression-sparse") != data.task_hash("regression")  # marked sparse
+    multi = data.dataset("classification-multioutput")
+    assert multi.y.shape == (data.N_TRAIN, 2) and (multi.y[:, 0] == data.dataset("classification").y).all()
+    assert sorted(set(multi.y[:, 1].tolist())) == [0, 1]
+
+
+def test_variants_fit_the_other_ways_or_say_why_not(tmp_path):
+    import numpy as np
+    from harness.inside import catalogue_variants
+
+    base = catalogue.select(catalogue.entries(), ["Ridge", "LogisticRegression", "StandardScaler"])
+    entries = catalogue_variants.variants(base)
+    names = [e.name for e in entries]
+    assert "Ridge.sparse" in names and "Ridge.weighted" in names and "Ridge.multioutput" in names
+    assert "StandardScaler.multioutput" not in names  # a transformer has no target to widen
+    manifest = dump.run(str(tmp_path), "test-host", entries, ["pickle", "onnx"], progress=None)
+    recs = by_name(manifest)
+    assert recs["Ridge.sparse"]["task"] == "regression-sparse" and recs["Ridge.sparse"]["status"] == "ok"
+    assert recs["Ridge.sparse"]["formats"]["onnx"]["status"] == schema.DUMP_NOT_APPLICABLE
+    assert recs["Ridge.multioutput"]["status"] == "ok" and recs["Ridge.weighted"]["variant"] == "weighted"
+    reason = recs["LogisticRegression.multioutput"]["reason"]
+    assert reason.startswith("does not fit on a multi-output target: ")
+    assert recs["StandardScaler.sparse"]["reason"].startswith("does not fit on sparse CSR input: ")
+    # The weights reach fit: the weighted model is another model.
+    weighted = [e for e in entries if e.name == "Ridge.weighted"][0]
+    ds = data.dataset("regression")
+    from harness.inside import outputs
+    est = outputs.fit(weighted, ds)[0]
+    plain = outputs.fit(base[[b.name for b in base].index("Ridge")], ds)[0]
+    assert not np.allclose(est.coef_, plain.coef_)
+    assert_files_match(tmp_path, manifest)
 
 
 def test_data_shapes_and_dtypes():
@@ -78,7 +119,7 @@ def test_discovery_covers_what_the_hand_catalogue_lacks_and_says_why_not_the_res
 
     entries = catalogue.entries(discover=True)
     names = set(e.name for e in entries)
-    for required in ("GaussianMixture", "GridSearchCV", "OneVsRestClassifier", "SelectKBest", "TSNE",
+    for required in ("GaussianMixture", "GridSearchCV", "OneVsRestClassifier", "SelectKBest", "TSNE", "MultiOutputRegressor",
                      "EmpiricalCovariance", "DummyClassifier", "KernelRidge", "PLSRegression"):
         assert required in names, required
     listed = set(n for n, _ in all_estimators())

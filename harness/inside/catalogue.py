@@ -9,7 +9,8 @@ COVERAGE = {}  # {class name: "covered" | "discovered" | why not}, filled by ent
 
 def entries(discover=False):
     """Every catalogue entry, in a fixed order: the hand-written ones (models, then transformers),
-    then with discover=True one per class of all_estimators() they do not cover."""
+    then with discover=True one per class of all_estimators() they do not cover, and every
+    entry fitted the other ways (catalogue_variants: sparse, weighted, multi-output)."""
     import warnings
 
     from . import catalogue_models, catalogue_transforms
@@ -30,6 +31,8 @@ def entries(discover=False):
         COVERAGE.clear()
         COVERAGE.update(coverage)
         out += [e for e in found if e.name not in set(x.name for x in out)]
+        from . import catalogue_variants
+        out += catalogue_variants.variants(out)
     names = [e.name for e in out]
     dupes = sorted(set(n for n in names if names.count(n) > 1))
     if dupes:

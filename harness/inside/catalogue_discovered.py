@@ -25,11 +25,12 @@ NOT_COVERED = {
     "PatchExtractor": "fits on images",
     "TfidfTransformer": "fits on term counts (covered through the text pipelines)",
     "SparseCoder": "takes a fixed dictionary, learns nothing",
-    "ClassifierChain": "needs a multi-label target",
-    "MultiOutputClassifier": "needs a multi-output target",
-    "MultiOutputRegressor": "needs a multi-output target",
-    "RegressorChain": "needs a multi-output target",
 }
+# Meta-estimators that only fit a multi-output target: their tasks.
+MULTI_OUTPUT = {"ClassifierChain": ("classification-multioutput",),
+                "MultiOutputClassifier": ("classification-multioutput",),
+                "MultiOutputRegressor": ("regression-multioutput",),
+                "RegressorChain": ("regression-multioutput",)}
 # Parameters that keep a fit on the fixed data within a second (DictionaryLearning's defaults
 # take minutes).
 QUICK = {"DictionaryLearning": {"n_components": 4, "max_iter": 50},
@@ -158,7 +159,7 @@ def discover(covered_classes):
         except (TypeError, ValueError) as exc:
             coverage[name] = "its constructor cannot be read: %s" % exc
             continue
-        tasks = TASKS_BY_KIND[kind]
+        tasks = MULTI_OUTPUT.get(name) or TASKS_BY_KIND[kind]
         entries.append(DiscoveredEntry(name, _family(cls), tasks, factory))
         coverage[name] = "discovered"
     return entries, coverage

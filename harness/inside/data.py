@@ -17,7 +17,9 @@ TASKS = (
     "classification", "regression", "regression-positive", "transform", "nonneg",
     "unit", "categorical", "categorical-regression", "categorical-codes", "impute",
     "text", "isotonic", "cluster", "outlier",
-)
+) + tuple("%s-sparse" % t for t in (
+    "classification", "regression", "regression-positive", "transform", "nonneg", "unit", "cluster",
+    "outlier")) + ("classification-multioutput", "regression-multioutput")
 
 _MASK64 = (1 << 64) - 1
 _COLOURS = ("red", "green", "blue", "amber")
@@ -153,7 +155,26 @@ def _build():
         "cluster": Dataset(X, None, X_pred, **numeric(X_pred, X_out)),
         "outlier": Dataset(X, None, X_pred, **numeric(X_pred, X_out)),
     }
+    # Multi-output targets: a second column that depends on other features than the first.
+    second_class = (ints[:, 5] > 0).astype(np.int64)
+    second_reg = (2 * ints[:, 5] - ints[:, 6]) / 100.0
+    d["classification-multioutput"] = _with_target(d["classification"], np.stack([y_class, second_class], 1))
+    d["regression-multioutput"] = _with_target(d["regression"], np.stack([y_reg, second_reg], 1))
+    for task in [t for t in TASKS if t.endswith("-sparse")]:
+        d[task] = _sparse(d[task[:-len("-sparse")]])
     return d
+
+
+def _with_target(ds, y):
+    """The same rows with another target."""
+    return Dataset(ds.X, y, ds.X_pred, **dict(ds.inputs[1:]))
+
+
+def _sparse(ds):
+    """The same rows as CSR matrices (fitted and predicted on sparse input, as text features are)."""
+    from scipy import sparse
+    return Dataset(sparse.csr_matrix(ds.X), ds.y, sparse.csr_matrix(ds.X_pred),
+                   **dict((name, sparse.csr_matrix(rows)) for name, rows in ds.inputs[1:]))
 
 
 _CACHE = {}
@@ -172,9 +193,13 @@ def dataset(task):
 
 
 def _array_bytes(a):
-    """Canonical bytes: fixed little-endian dtype, C order, strings as UTF-8."""
+    """Canonical bytes: fixed little-endian dtype, C order, strings as UTF-8; a sparse matrix
+    as its dense values, marked sparse."""
+    mark = b""
+    if hasattr(a, "toarray") and hasattr(a, "nnz"):
+        a, mark = a.toarray(), b"csr|"
     a = np.asarray(a)
-    head = ("%s|%s|" % (a.dtype.kind, list(a.shape))).encode("ascii")
+    head = mark + ("%s|%s|" % (a.dtype.kind, list(a.shape))).encode("ascii")
     if a.dtype.kind == "O" or a.dtype.kind == "U":
         return head + "\x1f".join(str(v) for v in a.ravel().tolist()).encode("utf-8")
     if a.dtype.kind == "f":
@@ -196,10 +221,10 @@ def task_hash(task):
     return h.hexdigest()
 
 
-def data_hash():
-    """sha256 over every dataset, in TASKS order: one value names the whole input."""
+def data_hash(tasks=TASKS):
+    """sha256 over every dataset (or those of tasks), in TASKS order: one value names the whole input."""
     h = hashlib.sha256()
-    for task in TASKS:
+    for task in tasks:
         h.update(task.encode("ascii") + task_hash(task).encode("ascii"))
     return h.hexdigest()
 

@@ -86,7 +86,8 @@ def dump_entry(entry, out_dir, producer, fmts):
         break
     else:
         if getattr(entry, "discovered", False):  # not covered: why, as n/a, not a dump failure
-            reason = "cannot be fitted on the fixed data: %s" % outputs.error_record(error)["message"]
+            reason = "%s: %s" % (getattr(entry, "unfit", "cannot be fitted on the fixed data"),
+                                 outputs.error_record(error)["message"])
             rec.update(_na(reason))
             rec["formats"] = dict((f, _na(reason)) for f in fmts)
             return rec

@@ -42,10 +42,11 @@ def fit(entry, ds):
         warnings.simplefilter("always")
         start = time.time()
         est = entry.factory()
+        kwargs = entry.fit_kwargs(ds) if hasattr(entry, "fit_kwargs") else {}
         if ds.y is None:
-            est.fit(ds.X)
+            est.fit(ds.X, **kwargs)
         else:
-            est.fit(ds.X, ds.y)
+            est.fit(ds.X, ds.y, **kwargs)
         seconds = time.time() - start
     return est, seconds, _warning_texts(caught)
 
