@@ -7,7 +7,7 @@ import threading
 import time
 from pathlib import Path
 
-from . import dumps, engine, freshness, images, loads, merge, venvs, wheels
+from . import dumps, engine, freshness, images, loads, merge, overlap, venvs, wheels
 from .bases import HOST_ARCH
 from .errors import ArtifactError
 from .layout import Cache
@@ -121,40 +121,48 @@ class Run:
         self.locks, self.builds = [], {}
         self._skip_report = False  # set by a merge that found the results and the page current
 
-    def build(self, selected=None):
-        """Resolve and build the environments (all of them by default)."""
-        locks, results = build_stage(selected or self.matrix, self.jobs, self.refresh,
+    def build(self, selected=None, jobs=None):
+        """Resolve and build the environments (all of them by default), jobs at a time."""
+        locks, results = build_stage(selected or self.matrix, jobs or self.jobs, self.refresh,
                                      backend=self.backend, tree=self.tree)
         self.locks += locks
         self.builds.update({b.env_id: b for b in results})
         return results
 
-    def dump(self, selected=None):
+    def dump(self, selected=None, jobs=None):
         """Dump the artifacts of the environments (built first when needed)."""
         selected = selected or self.matrix
         missing = [e for e in selected.envs if e.id not in self.builds]
         if missing:
-            self.build(_only(selected, missing))
-        results = dumps.dump_all(self.runner, selected, self.builds, self.tree, say=say, jobs=self.jobs)
+            self.build(_only(selected, missing), jobs)
+        results = dumps.dump_all(self.runner, selected, self.builds, self.tree, say=say, jobs=jobs or self.jobs)
         for result in results:
             self.tree.save_status("dump", result.to_json())
         return results
 
-    def load(self, selected=None, only=None):
-        """Load every dumped producer's artifacts in the selected consumers (only: a cell glob)."""
+    def load(self, selected=None, only=None, producers=None, jobs=None):
+        """Load every dumped producer's artifacts (or those of producers) in the selected consumers
+        (only: a cell glob)."""
         selected = selected or self.matrix
-        producers = merge.dumped_producers(self.matrix, self.tree)
+        dumped = merge.dumped_producers(self.matrix, self.tree)
+        producers = dumped if producers is None else [p for p in dumped if p in producers]
         _check_dumps(self.tree, producers, self.matrix.name)  # before any build: fails fast
         missing = [e for e in selected.envs if e.id not in self.builds]
         if missing:
-            self.build(_only(selected, missing))
+            self.build(_only(selected, missing), jobs)
         emulated = {env.arch for env in self.matrix.envs if env.arch != HOST_ARCH}
         results = loads.load_all(self.runner, selected, self.builds, producers, self.tree, say=say,
-                                 jobs=self.jobs, emulated=emulated, only=only,
+                                 jobs=jobs or self.jobs, emulated=emulated, only=only,
                                  missing={lock.env_id: dict(lock.missing) for lock in self.locks})
         if only:
             self.show(selected, only)
         return results
+
+    def stop_all(self):
+        """Remove the containers of every dump and load of the matrix (an interrupted run)."""
+        for env in self.matrix.envs:
+            self.runner.stop(job=self.tree.artifacts(env.id))
+            self.runner.stop(job=self.tree.results(env.id))
 
     def show(self, selected, only):
         """Print the latest record of the cells matching a glob (to reproduce one cell)."""
@@ -176,8 +184,10 @@ class Run:
         """build, dump, load, merge and report: the whole matrix; merge and report are skipped
         when nothing they read changed since they last ran. Returns {"cells": n, "proof": ...}."""
         start, stages, outputs = time.monotonic(), {}, {}
-        for stage, action in (("build", self.build), ("dump", self.dump), ("load", self.load),
-                              ("merge", self._merge), ("report", self.report)):
+        steps = [("build", self.build), ("dump", self.dump), ("load", self.load)]
+        if overlap.worth_it(self):  # native work goes on while emulated environments build and dump
+            steps = [("build, dump and load, overlapped", lambda: overlap.run(self, say))]
+        for stage, action in steps + [("merge", self._merge), ("report", self.report)]:
             began = time.monotonic()
             outputs[stage] = action()
             stages[stage] = round(time.monotonic() - began, 1)
