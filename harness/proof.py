@@ -6,6 +6,9 @@ from .inside.schema import Status
 
 # A control passes when its predictions are the producer's own: warnings alone do not fail it.
 CONTROL_PASSES = (Status.IDENTICAL, Status.CLOSE, Status.WARNING, Status.NOT_APPLICABLE)
+# Diagonal cells that test no judgement: the trust policy refused the file before any load (a
+# skops file that needs a callable), or the estimator has no output to compare. Counted, not failed.
+NOT_CONTROLS = (Status.REFUSED, Status.UNCOMPARED)
 PENDING = "pending"
 MAX_LISTED = 50
 
@@ -17,7 +20,7 @@ def _where(record):
 def check(cells):
     """{"ok", "canaries": {total, computed, failed: [...]}, "controls": {...}, "problems": [...]}."""
     canary_total = canary_done = control_total = control_done = 0
-    failed_canaries, failed_controls = [], []
+    failed_canaries, failed_controls, not_controls = [], [], {}
     for record in cells:
         if record.get("canary"):
             canary_total += 1
@@ -28,6 +31,9 @@ def check(cells):
                     failed_canaries.append(dict(_where(record), problem=problem))
         elif record.get("producer") == record.get("consumer") and record.get("format") != "onnx":
             # ONNX computes in float32 by design: its diagonal is no control.
+            if record.get("status") in NOT_CONTROLS:
+                not_controls[record["status"]] = not_controls.get(record["status"], 0) + 1
+                continue
             control_total += 1
             if record.get("status") != PENDING:
                 control_done += 1
@@ -46,4 +52,4 @@ def check(cells):
     return {"ok": not problems, "problems": problems,
             "canaries": {"total": canary_total, "computed": canary_done, "failed": failed_canaries[:MAX_LISTED]},
             "controls": {"total": control_total, "computed": control_done, "failed": failed_controls[:MAX_LISTED],
-                         "failed_count": len(failed_controls)}}
+                         "failed_count": len(failed_controls), "not_controls": not_controls}}

@@ -90,6 +90,13 @@ def test_a_failed_control_and_a_missing_canary_fail_the_proof():
     assert any("no canary" in p for p in result["problems"])
     onnx = dict(control, format="onnx")  # float32 by design: no control
     assert proof.check([onnx])["controls"]["total"] == 0
+    # A skops file the trust policy refuses, or an estimator with nothing to compare, tests no
+    # judgement: counted apart, neither passed nor failed; a crash on the diagonal still fails.
+    others = [dict(control, format="skops", status="refused"), dict(control, status="uncompared"),
+              dict(control, status="crash")]
+    result = proof.check(others)
+    assert result["controls"]["not_controls"] == {"refused": 1, "uncompared": 1}
+    assert result["controls"]["total"] == 1 and result["controls"]["failed_count"] == 1
 
 
 def test_a_planted_link_gets_no_canary_written(tmp_path):
