@@ -67,6 +67,13 @@ class Plan:
     wanted: tuple
     done: int
     todo: tuple
+    total: int = -1  # cells wanted, where wanted is not listed (a complete consumer, planned from its stamp)
+    inputs: str = ""  # plan_inputs: what the wanted cells were computed from
+
+    @property
+    def size(self):
+        """How many cells the consumer should have."""
+        return len(self.wanted) if self.total < 0 else self.total
 
 
 def _write_canaries(tree, producer):
@@ -87,32 +94,47 @@ def plan_env(matrix, env, built, producers, tree, only=None):
         return Plan((), 0, ())
     if env.id in producers:
         _write_canaries(tree, env.id)
-    wanted = cells_mod.cells_for(built.identity, producers, tree, matrix, inside_hash(), consumer=env.id)
     cells_mod.repair_tail(tree.results(env.id))
-    wanted = [c for c in wanted if cells_mod.in_shard(c, tree.shard)]
-    if only:
-        done = cells_mod.read_all(tree.result_files(env.id))
-        chosen = tuple(c for c in wanted if fnmatch.fnmatchcase(f"{c.producer}/{c.estimator}/{c.format}", only))
-        return Plan(tuple(wanted), len(done), chosen)
-    if tree.complete_stamp(env.id) == complete_stamp(tree, env.id, wanted):
-        return Plan(tuple(wanted), len(wanted), ())  # no line can be missing: none is read
+    inputs = plan_inputs(matrix, built, producers, tree)
+    stamp = tree.complete_stamp(env.id)
+    if not only and stamp and stamp.get("inputs") == inputs and stamp.get("files") == _files(tree, env.id):
+        # Nothing the wanted cells come from changed, nor the results that held them all.
+        return Plan((), stamp.get("cells", 0), (), total=stamp.get("cells", 0), inputs=inputs)
+    wanted = cells_mod.cells_for(built.identity, producers, tree, matrix, inside_hash(), consumer=env.id)
+    wanted = tuple(c for c in wanted if cells_mod.in_shard(c, tree.shard))
     done = cells_mod.read_all(tree.result_files(env.id))
+    if only:
+        chosen = tuple(c for c in wanted if fnmatch.fnmatchcase(f"{c.producer}/{c.estimator}/{c.format}", only))
+        return Plan(wanted, len(done), chosen, inputs=inputs)
     todo = tuple(c for c in wanted if c.key not in done)
     if not todo:
-        tree.mark_complete(env.id, complete_stamp(tree, env.id, wanted))
-    return Plan(tuple(wanted), len(done), todo)
+        mark_complete(tree, env.id, len(wanted), inputs)
+    return Plan(wanted, len(done), todo, inputs=inputs)
 
 
-def complete_stamp(tree, env_id, wanted):
-    """What says a consumer has every wanted cell without reading its results: the wanted keys,
-    and the results files as they were when all of them were found there (append-only files:
-    any change to them changes their size, mtime or inode)."""
-    keys = hashlib.sha256("\n".join(sorted(c.key for c in wanted)).encode()).hexdigest()
-    files = []
+def plan_inputs(matrix, built, producers, tree):
+    """A hash of what a consumer's wanted cells are computed from: its identity, the inside code
+    and judge, the tolerances, the shard, and each producer's manifest (replaced by every dump)."""
+    parts = [built.identity, inside_hash(), list(tree.shard or ()), repr(matrix.tolerance),
+             repr(matrix.format_tolerances)]
+    for producer in producers:
+        info = tree.manifest(producer).stat()
+        parts.append([producer, info.st_size, info.st_mtime_ns, info.st_ino])
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
+
+
+def _files(tree, env_id):
+    """The consumer's results files as they are (append-only: any change shows in size, mtime or inode)."""
+    out = []
     for path in tree.result_files(env_id):
         info = path.stat()
-        files.append([path.name, info.st_size, info.st_mtime_ns, info.st_ino])
-    return {"keys": keys, "files": files}
+        out.append([path.name, info.st_size, info.st_mtime_ns, info.st_ino])
+    return out
+
+
+def mark_complete(tree, env_id, cells, inputs):
+    """Record that the consumer's results hold every one of its cells wanted from inputs."""
+    tree.mark_complete(env_id, {"inputs": inputs, "cells": cells, "files": _files(tree, env_id)})
 
 
 GRACE = 30               # seconds past a cell's timeout before a silent loader is stopped
@@ -322,7 +344,7 @@ def load_env(runner, matrix, env, built, plan, tree, emulated=False, only=None, 
         return Loaded(env.id, False, error=f"environment failed to build: {built.error}")
     wanted = plan.wanted
     if not plan.todo:
-        return Loaded(env.id, True, total=len(wanted))
+        return Loaded(env.id, True, total=plan.size)
     cell_timeout = cell_timeout or (EMULATED_CELL_TIMEOUT if emulated else CELL_TIMEOUT)
     records = ProducerRecords(tree)
     out = _Results(tree.results(env.id))
@@ -367,8 +389,8 @@ def load_env(runner, matrix, env, built, plan, tree, emulated=False, only=None, 
     seconds = time.monotonic() - start
     if error:
         return Loaded(env.id, False, len(wanted), computed, seconds, f"{error} (log: {log})")
-    if not only:  # every cell of the plan has its line now: the next plan need not read them
-        tree.mark_complete(env.id, complete_stamp(tree, env.id, wanted))
+    if not only and plan.inputs:  # every wanted cell has its line now: the next plan reads none
+        mark_complete(tree, env.id, len(wanted), plan.inputs)
     return Loaded(env.id, True, len(wanted), computed, seconds)
 
 
@@ -441,7 +463,7 @@ def _load_locked(runner, matrix, built_by_id, producers, tree, say, jobs, emulat
         progress.todo_by_env = {env_id: len(plan.todo) for env_id, plan in plans.items()}
         progress.todo = sum(progress.todo_by_env.values())
         say(f"load: {progress.todo} cells to compute, "
-            f"{sum(len(p.wanted) - len(p.todo) for p in plans.values())} already in the results")
+            f"{sum(p.size - len(p.todo) for p in plans.values())} already in the results")
 
         def one(env):
             try:

@@ -40,11 +40,12 @@ def test_a_complete_consumer_is_planned_without_reading_its_results(tmp_path, mo
     plan = _complete(two, tree, producer, consumer)
     assert len(plan.wanted) == 2 and len(plan.todo) == 2
     assert _plan(two, tree, producer, consumer).todo == ()  # read once, and found complete
-    read = []
-    real = cells_mod.read_all
+    read, planned = [], []
+    real, real_cells = cells_mod.read_all, cells_mod.cells_for
     monkeypatch.setattr(cells_mod, "read_all", lambda paths: read.append(paths) or real(paths))
+    monkeypatch.setattr(cells_mod, "cells_for", lambda *a, **k: planned.append(a) or real_cells(*a, **k))
     again = _plan(two, tree, producer, consumer)
-    assert again.todo == () and again.done == 2 and read == []
+    assert again.todo == () and again.size == 2 and read == [] and planned == []  # neither read nor made
     # A line lost from the results (the file rewritten) is seen: its cell is planned again.
     path = tree.results(consumer)
     path.write_text(path.read_text().splitlines(keepends=True)[0])
