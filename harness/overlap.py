@@ -1,8 +1,9 @@
 """Build, dump and load with native and emulated work side by side: emulated environments build
 and dump in a lane of their own (one slot), while the other slots build, dump and load the native
-ones; each consumer loads what is dumped when it starts, and a last pass loads what was dumped
-after. No native load waits for an emulated build, and no slot idles while the last emulated
-dump runs.
+ones; each consumer loads what is dumped when it starts, the native ones again once the emulated
+dumps are done (beside the emulated consumers' loads), and a last pass checks that nothing is
+left. No native load waits for an emulated build, and no slot idles while the last emulated dump
+runs.
 
 A producer is only loaded from once its dump finished in this run (or was current): a dump that
 is being made anew has no manifest, and a loader never sees its half-written folder.
@@ -27,6 +28,7 @@ class _Lane(threading.Thread):
     def __init__(self, run, envs, natives_dumped, dumped, say):
         threading.Thread.__init__(self, name="emulated lane", daemon=True)
         self.run_, self.envs, self.natives_dumped, self.dumped, self.say = run, envs, natives_dumped, dumped, say
+        self.emulated_dumped = threading.Event()
         self.error = None
         self.seconds = {}
 
@@ -43,12 +45,15 @@ class _Lane(threading.Thread):
                 if all(r.ok for r in run.dump(_only(run.matrix, [env]), jobs=1)):
                     self.dumped.add(env.id)
             self.seconds["emulated dump"] = round(time.monotonic() - began, 1)
+            self.emulated_dumped.set()
             self.natives_dumped.wait()
             began = time.monotonic()
             run.load(one, producers=set(self.dumped), jobs=1)
             self.seconds["emulated load"] = round(time.monotonic() - began, 1)
         except BaseException as exc:  # noqa: BLE001 - reported by the main thread, which goes on
             self.error = exc
+        finally:
+            self.emulated_dumped.set()  # the native lane never waits on a lane that stopped
 
 
 def run(run_, say):
@@ -79,6 +84,10 @@ def run(run_, say):
         began = time.monotonic()
         run_.load(_only(matrix, native), producers=set(dumped), jobs=slots)
         seconds["native load"] = round(time.monotonic() - began, 1)
+        lane.emulated_dumped.wait()
+        began = time.monotonic()  # the emulated producers, beside the emulated consumers' loads
+        run_.load(_only(matrix, native), producers=set(dumped), jobs=slots)
+        seconds["native load of emulated dumps"] = round(time.monotonic() - began, 1)
         lane.join()
     except BaseException:
         natives_dumped.set()
@@ -87,7 +96,7 @@ def run(run_, say):
     if lane.error is not None:
         raise lane.error
     began = time.monotonic()
-    say("overlap: last pass, every consumer against every producer dumped")
+    say("overlap: last pass, every consumer against every producer dumped (nothing should be left)")
     results = run_.load()  # what was dumped after a consumer's pass; nothing else is left
     seconds["last pass"] = round(time.monotonic() - began, 1)
     run_.overlap_seconds = dict(seconds, **lane.seconds)

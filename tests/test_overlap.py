@@ -77,6 +77,9 @@ def test_native_loads_run_while_the_emulated_lane_builds_and_dumps():
     assert all(not extra["unfinished"] for _, extra in loads)  # only finished dumps are loaded from
     native_pass = [extra for envs, extra in loads if envs == ("n1", "n2")][0]
     assert native_pass["producers"] == ["n1", "n2"]
+    second = [(t, extra) for t, w, envs, extra in run.events if w == "load" and envs == ("n1", "n2")][1]
+    assert second[1]["producers"] == ["e1", "n1", "n2"]  # the emulated dump, once it is done,
+    assert second[0] < _when(run, "load", "e1")[0] + 0.3  # beside the emulated consumer's load
     assert loads[-1][0] == ("n1", "n2", "e1") and loads[-1][1]["producers"] is None  # the last pass: all
     builds = [extra["jobs"] for _, w, envs, extra in run.events if w == "build"]
     assert sorted(builds) == [1, 1]  # one slot each lane on two
