@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import pins
+from .env_ids import format_id
 from .errors import ConfigError
 from .matrix_checks import Checker, suggest as _suggest
 from .matrix_values import Known, Tolerance  # noqa: F401 - part of this module's API
@@ -44,7 +45,7 @@ class Env:
     def id(self):
         """The identifier used everywhere: skl1.3.2-py3.11-np1-amd64 (skl1.4.2-py3.11-imgserving-amd64
         for an image brought by the user)."""
-        return f"skl{self.sklearn}-py{self.python}-{self.label or 'np' + self.numpy}-{self.arch}"
+        return format_id(self.sklearn, self.python, self.label or "np" + self.numpy, self.arch)
 
 
 @dataclass(frozen=True)
@@ -232,7 +233,7 @@ def _expand(check, table, key):
         label = np_
         if np_ == "default":
             label = pins.numpy_major(got.numpy) if got.numpy else pins.default_major(skl)
-        env_id = f"skl{skl}-py{py}-np{label}-{arch}"
+        env_id = format_id(skl, py, "np" + label, arch)
         if env_id not in candidates:
             candidates[env_id] = (Env(skl, py, label, arch, got.numpy, got.scipy), got.dropped)
     for pattern in include:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import canaries, causes, results_file
+from .env_ids import parse_id
 from .errors import ResultsSchemaError
 from .inside.schema import FAMILIES, INPUTS, Status
 from .results_file import RESULTS_SCHEMA
@@ -31,7 +32,6 @@ OK = (Status.IDENTICAL, Status.CLOSE, Status.WARNING)
 BAD = (Status.MISMATCH, Status.PREDICT_ERROR, Status.LOAD_ERROR, Status.REFUSED, Status.CRASH, Status.TIMEOUT)
 TEXT_LIMIT = 300          # characters of an error or warning shown in the page (the results file has it all)
 LIST_LIMIT = 200          # rows of a server-side list before "and N more"
-_ENV_ID = re.compile(r"^skl(?P<sklearn>[^-]+)-py(?P<python>[^-]+)-np(?P<numpy>[^-]+)-(?P<arch>.+)$")
 _FROM_VERSION = re.compile(r"from version (\S+?)\.? when")
 
 
@@ -309,8 +309,9 @@ def _envs(results):
     for cell in results.get("cells", []) + results.get("producer_na", []):
         for env_id in (cell.get("producer"), cell.get("consumer")):
             if env_id and env_id not in envs:
-                found = _ENV_ID.match(env_id)
-                axes = found.groupdict() if found else {"sklearn": env_id, "python": "?", "numpy": "?", "arch": "?"}
+                found = parse_id(env_id)
+                axes = ({k: found[k] for k in ("sklearn", "python", "numpy", "arch")} if found
+                        else {"sklearn": env_id, "python": "?", "numpy": "?", "arch": "?"})
                 envs[env_id] = {"id": env_id, **axes, "build": None, "dump": None}
     out = sorted(envs.values(), key=env_key)
     for env in out:
