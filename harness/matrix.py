@@ -1,5 +1,6 @@
 """matrix.toml: parsed and validated by one function into frozen dataclasses."""
 
+import dataclasses
 import fnmatch
 import itertools
 import re
@@ -88,6 +89,11 @@ class Matrix:
             if env.id == env_id:
                 return env
         raise KeyError(env_id)
+
+
+def narrowed(matrix, envs):
+    """The matrix with only some of its environments."""
+    return dataclasses.replace(matrix, envs=tuple(envs))
 
 
 def load(path, name="default"):

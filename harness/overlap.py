@@ -13,6 +13,7 @@ import threading
 import time
 
 from .bases import HOST_ARCH
+from .matrix import narrowed
 
 
 def worth_it(run):
@@ -33,16 +34,14 @@ class _Lane(threading.Thread):
         self.seconds = {}
 
     def run(self):
-        from .pipeline import _only
-
         try:
-            run, one = self.run_, _only(self.run_.matrix, self.envs)
+            run, one = self.run_, narrowed(self.run_.matrix, self.envs)
             began = time.monotonic()
             run.build(one, jobs=1)
             self.seconds["emulated build"] = round(time.monotonic() - began, 1)
             began = time.monotonic()
             for env in self.envs:  # one by one: each becomes a producer as soon as it is done
-                if all(r.ok for r in run.dump(_only(run.matrix, [env]), jobs=1)):
+                if all(r.ok for r in run.dump(narrowed(run.matrix, [env]), jobs=1)):
                     self.dumped.add(env.id)
             self.seconds["emulated dump"] = round(time.monotonic() - began, 1)
             self.emulated_dumped.set()
@@ -59,8 +58,6 @@ class _Lane(threading.Thread):
 def run(run_, say):
     """The build, dump and load stages overlapped; returns the load results of the last pass
     and records each lane's seconds in run_.overlap_seconds."""
-    from .pipeline import _only
-
     matrix = run_.matrix
     native = [env for env in matrix.envs if env.arch == HOST_ARCH]
     emulated = [env for env in matrix.envs if env.arch != HOST_ARCH]
@@ -73,20 +70,20 @@ def run(run_, say):
     lane.start()
     try:
         began = time.monotonic()
-        run_.build(_only(matrix, native), jobs=slots)
+        run_.build(narrowed(matrix, native), jobs=slots)
         seconds["native build"] = round(time.monotonic() - began, 1)
         began = time.monotonic()
-        for result in run_.dump(_only(matrix, native), jobs=slots):
+        for result in run_.dump(narrowed(matrix, native), jobs=slots):
             if result.ok:
                 dumped.add(result.env_id)
         seconds["native dump"] = round(time.monotonic() - began, 1)
         natives_dumped.set()
         began = time.monotonic()
-        run_.load(_only(matrix, native), producers=set(dumped), jobs=slots)
+        run_.load(narrowed(matrix, native), producers=set(dumped), jobs=slots)
         seconds["native load"] = round(time.monotonic() - began, 1)
         lane.emulated_dumped.wait()
         began = time.monotonic()  # the emulated producers, beside the emulated consumers' loads
-        run_.load(_only(matrix, native), producers=set(dumped), jobs=slots)
+        run_.load(narrowed(matrix, native), producers=set(dumped), jobs=slots)
         seconds["native load of emulated dumps"] = round(time.monotonic() - began, 1)
         lane.join()
     except BaseException:

@@ -11,6 +11,7 @@ from . import dumps, engine, freshness, images, loads, merge, overlap, venvs, wh
 from .bases import HOST_ARCH
 from .errors import ArtifactError
 from .layout import Cache
+from .matrix import narrowed
 from .runner import Runner
 from .store import RunTree
 from .untrusted import TERM_LIMIT, term_text
@@ -134,7 +135,7 @@ class Run:
         selected = selected or self.matrix
         missing = [e for e in selected.envs if e.id not in self.builds]
         if missing:
-            self.build(_only(selected, missing), jobs)
+            self.build(narrowed(selected, missing), jobs)
         results = dumps.dump_all(self.runner, selected, self.builds, self.tree, say=say, jobs=jobs or self.jobs)
         for result in results:
             self.tree.save_status("dump", result.to_json())
@@ -149,7 +150,7 @@ class Run:
         _check_dumps(self.tree, producers, self.matrix.name)  # before any build: fails fast
         missing = [e for e in selected.envs if e.id not in self.builds]
         if missing:
-            self.build(_only(selected, missing), jobs)
+            self.build(narrowed(selected, missing), jobs)
         emulated = {env.arch for env in self.matrix.envs if env.arch != HOST_ARCH}
         results = loads.load_all(self.runner, selected, self.builds, producers, self.tree, say=say,
                                  jobs=jobs or self.jobs, emulated=emulated, only=only,
@@ -229,10 +230,3 @@ def _check_dumps(tree, producers, matrix_name):
         raise ArtifactError(
             f"{tree.root / 'artifacts' / bad[0]} is missing, truncated or changed since its dump{more}",
             hint=f"run `python -m harness dump --matrix {matrix_name} {first}` again: a damaged dump is made anew")
-
-
-def _only(matrix, envs):
-    """The matrix narrowed to some environments."""
-    import dataclasses
-
-    return dataclasses.replace(matrix, envs=tuple(envs))
