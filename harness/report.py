@@ -133,7 +133,9 @@ def summary(model, note=""):
         lines += ["**This run did not prove it can fail:** " + md_text("; ".join(proof.get("problems") or ())) + ".", ""]
     elif proof:
         lines += [f"Canaries: {proof['canaries']['computed']:,} of {proof['canaries']['total']:,} computed, all as "
-                  f"expected; {proof['controls']['computed']:,} diagonal controls passed.", ""]
+                  f"expected; {proof['controls']['computed']:,} diagonal controls passed"
+                  + "".join(f", {n:,} {md_text(s)} diagonal cells counted apart" for s, n in
+                            sorted((proof["controls"].get("not_controls") or {}).items())) + ".", ""]
     def row(*cells):
         return "| " + " | ".join(cells) + " |"
 

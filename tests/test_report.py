@@ -382,3 +382,15 @@ def test_an_asset_holding_a_closing_tag_is_not_inlined(tmp_path, monkeypatch):
         report.asset.__wrapped__("x.js")
     (tmp_path / "x.css").write_text("p { color: red }")
     assert report.asset.__wrapped__("x.css") == "p { color: red }"
+
+
+def test_diagonal_cells_that_test_no_judgement_are_counted_apart_on_the_page_and_in_the_summary(tmp_path):
+    p = env("1.3.2")["id"]
+    canary = cell(p, p, "canary-scaled", "mismatch", canary={"status": "mismatch", "type_change": False})
+    cells = [canary, cell(p, p, "Ridge", "identical"), dict(cell(p, p, "GridSearchCV", "refused"), format="skops")]
+    write(tmp_path / results_file.NAME, results_of(cells, envs=[env("1.3.2")], proof=proof.check(cells)))
+    written = report.render(tmp_path)
+    page = written.html.read_text(encoding="utf-8")
+    assert "This run did not prove it can fail" not in page
+    assert "Not controls, counted apart: 1 refused" in page
+    assert "1 refused diagonal cells counted apart" in written.summary.read_text(encoding="utf-8")
