@@ -1,8 +1,9 @@
 """What the loader may trust, derived from honest reference dumps and kept in harness/data/trust.json:
 the modules it may import before forking, and the exact skops types a file may need.
 
-`python -m harness.trust derive TREE...` rebuilds the file from dumped run trees (read on the host
-with the same bounded scanner the loader uses; nothing is unpickled or imported).
+`python -m harness.trust derive [--keep] TREE...` rebuilds the file from dumped run trees (read on
+the host with the same bounded scanner the loader uses; nothing is unpickled or imported); with
+--keep, every entry of the current file stays (trees of other versions add to it).
 """
 
 import functools
@@ -63,8 +64,9 @@ def _preloadable(name):
         and not any(part in NEVER_PRELOAD or part.startswith("test") for part in name.split("."))
 
 
-def derive(trees):
-    """The policy from every manifest's artifacts under the given run trees."""
+def derive(trees, keep=None):
+    """The policy from every manifest's artifacts under the given run trees, plus keep's entries
+    (an earlier policy) when given; a callable is never trusted either way."""
     preload, types, callables, untrusted = set(), set(), set(), set()
     for tree in trees:
         for manifest in sorted(Path(tree).glob("artifacts/*/manifest.json")):
@@ -82,19 +84,26 @@ def derive(trees):
                         untrusted.update(rec.get("untrusted_types") or ())
     # Trusted: the types the producers' skops reported as untrusted, or that the schemas name,
     # less every callable; the consumer's own audit still decides which of them a file needs.
+    if keep:
+        preload |= set(keep.get("preload", ()))
+        callables |= set(keep.get("refused_callables", ()))
+        types |= set(keep.get("skops_trusted", ()))
     trusted = {t for t in (untrusted | types) if t not in callables}
     return {"preload": sorted(preload), "skops_trusted": sorted(trusted),
             "refused_callables": sorted(callables),
-            "derived_from": "the reference catalogue's dumps (python -m harness.trust derive)"}
+            "derived_from": "the reference catalogue's dumps, discovered and variant entries included "
+                            "(python -m harness.trust derive --keep)"}
 
 
 def main(argv=None):
-    """python -m harness.trust derive TREE...: rewrite harness/data/trust.json."""
+    """python -m harness.trust derive [--keep] TREE...: rewrite harness/data/trust.json."""
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) < 2 or argv[0] != "derive":
-        print("usage: python -m harness.trust derive TREE...", file=sys.stderr)
+    keep = len(argv) > 1 and argv[1] == "--keep"
+    trees = argv[2:] if keep else argv[1:]
+    if not argv or argv[0] != "derive" or not trees:
+        print("usage: python -m harness.trust derive [--keep] TREE...", file=sys.stderr)
         return 64
-    data = derive(argv[1:])
+    data = derive(trees, json.loads(POLICY.read_text(encoding="utf-8")) if keep else None)
     write_json(POLICY, data)
     print(f"{POLICY}: {len(data['preload'])} modules to preload, {len(data['skops_trusted'])} skops types, "
           f"{len(data['refused_callables'])} callables refused")

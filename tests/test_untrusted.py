@@ -342,3 +342,17 @@ def test_combine_copies_no_symlink_and_skips_hostile_lines(tmp_path):
     assert secret.read_text() == "host file"  # not appended to through the planted symlink
     assert len(skipped) == 3 and sum("symbolic link" in line for line in skipped) == 2
     assert "'cells/d.jsonl' leads out" in skipped[-1]
+
+
+def test_trust_derive_keeps_the_earlier_policy_and_never_trusts_a_callable(tmp_path):
+    from harness import trust
+
+    earlier = {"preload": ["sklearn.old"], "skops_trusted": ["sklearn.Old", "numpy.mean"],
+               "refused_callables": ["numpy.mean"]}
+    empty = tmp_path / "tree"
+    (empty / "artifacts").mkdir(parents=True)
+    kept = trust.derive([empty], earlier)
+    assert kept["preload"] == ["sklearn.old"] and kept["skops_trusted"] == ["sklearn.Old"]
+    assert kept["refused_callables"] == ["numpy.mean"]
+    assert trust.derive([empty])["skops_trusted"] == []
+    assert trust.main(["derive", "--keep"]) == 64  # no tree: usage
