@@ -29,6 +29,10 @@ def glibc_for(python):
 
 
 MACHINE = {"amd64": "x86_64", "arm64": "aarch64"}
+# What an interpreter of each architecture reports: (sys.byteorder, pointer bytes). A 32-bit
+# userland on a 64-bit kernel says the kernel's machine, so the word is what tells it apart.
+WORD = {"amd64": ("little", 8), "arm64": ("little", 8), "i386": ("little", 4), "armhf": ("little", 4),
+        "s390x": ("big", 8), "ppc64": ("big", 8), "ppc64el": ("little", 8)}
 HOST_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
 DEBOOTSTRAP_RECIPE = "1"  # bump to rebuild every debootstrapped base
 

@@ -3,12 +3,16 @@ OpenBLAS's SVE kernels wrongly (numpy 2.5 on arm64: matrix products of NaN), whi
 emulated environment look incompatible with everything."""
 
 from . import engine
+from .bases import WORD
 from .errors import BuildError
 from .layout import read_json, sha256_text, write_json
 
-# A matrix product through BLAS against the same sums without it; prints the largest difference.
-PROBE = ("import numpy as np; r = np.random.RandomState(0); a = r.rand(120, 40); b = r.rand(40, 30); "
-         "d = abs(a @ b - (a[:, :, None] * b[None, :, :]).sum(1)).max(); print(repr(float(d)))")
+# A matrix product through BLAS against the same sums without it; prints the largest difference,
+# then the interpreter's byte order and pointer size.
+PROBE = ("import struct, sys, numpy as np; r = np.random.RandomState(0); a = r.rand(120, 40); "
+         "b = r.rand(40, 30); d = abs(a @ b - (a[:, :, None] * b[None, :, :]).sum(1)).max(); "
+         "print(repr(float(d)), sys.byteorder, struct.calcsize('P'))")
+CHECKS = 2  # bump when the self-test checks more: images are probed again
 TOLERANCE = 1e-9
 # Settings tried in order when the image's defaults fail the probe: OpenBLAS's generic ARMv8
 # kernels instead of the SVE ones it picks under emulation.
@@ -16,13 +20,15 @@ FALLBACKS = {"arm64": ({"OPENBLAS_CORETYPE": "ARMV8"},)}
 
 
 def probe(client, tag, environment):
-    """The probe's largest error in a container of tag with these variables (inf when it fails)."""
+    """(largest error, (byte order, pointer bytes) or None) of the probe in a container of tag
+    with these variables; the error is inf when the probe fails."""
     code, out, _ = engine.run(client, tag, ["python", "-c", PROBE], environment=dict(environment))
     try:
-        error = float(out.strip().splitlines()[-1]) if code == 0 else float("inf")
+        text, order, size = out.strip().splitlines()[-1].split() if code == 0 else ("inf", "", "")
+        error, word = float(text), (order, int(size)) if order else None
     except (ValueError, IndexError):
-        error = float("inf")
-    return error if error == error else float("inf")  # NaN counts as wrong
+        error, word = float("inf"), None
+    return (error if error == error else float("inf")), word  # NaN counts as wrong
 
 
 def runtime_env(client, tag, arch, cache):
@@ -30,16 +36,29 @@ def runtime_env(client, tag, arch, cache):
     none); the answer is cached per image. BuildError when no setting gives correct products."""
     path = cache.root / "numerics" / f"{sha256_text(tag)[:24]}.json"
     known = read_json(path)
-    if known is not None and known.get("tag") == tag:
+    if known is not None and known.get("tag") == tag and known.get("checks") == CHECKS:
         return tuple(tuple(pair) for pair in known["env"])
     errors = []
     for environment in ({},) + FALLBACKS.get(arch, ()):
-        error = probe(client, tag, environment)
+        error, word = probe(client, tag, environment)
+        _check_word(tag, arch, word)
         errors.append(error)
         if error <= TOLERANCE:
             found = tuple(sorted(environment.items()))
-            write_json(path, {"tag": tag, "env": [list(pair) for pair in found], "errors": errors})
+            write_json(path, {"tag": tag, "checks": CHECKS, "env": [list(pair) for pair in found], "errors": errors})
             return found
     raise BuildError(f"{tag} computes wrong matrix products here (largest errors {errors}, with the defaults and "
                      f"with {list(FALLBACKS.get(arch, ()))})",
                      hint="this emulator cannot stand for the hardware: exclude the environment or use a native runner")
+
+
+def _check_word(tag, arch, word):
+    """BuildError when the interpreter is not of the byte order and word size its id says: it
+    would produce evidence for another platform than the one it is listed under."""
+    want = WORD.get(arch)
+    if word is None or want is None or tuple(word) == want:
+        return
+    def say(w):
+        return f"{w[0]}-endian {w[1] * 8}-bit"
+    raise BuildError(f"{tag} runs a {say(word)} interpreter, but its id says {arch} ({say(want)})",
+                     hint="the base image or the emulation is of another architecture: rebuild it for this one")

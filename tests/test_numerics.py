@@ -21,7 +21,7 @@ def fake_engine(monkeypatch, answers):
 
 
 def test_a_correct_image_needs_nothing_and_is_probed_once(monkeypatch, tmp_path):
-    calls = fake_engine(monkeypatch, {frozenset(): "3.5e-15\n"})
+    calls = fake_engine(monkeypatch, {frozenset(): "3.5e-15 little 8\n"})
     cache = Cache(tmp_path)
     assert numerics.runtime_env(None, "img:1", "amd64", cache) == ()
     assert numerics.runtime_env(None, "img:1", "amd64", cache) == ()
@@ -30,7 +30,7 @@ def test_a_correct_image_needs_nothing_and_is_probed_once(monkeypatch, tmp_path)
 
 def test_nan_products_under_emulation_get_the_generic_kernels(monkeypatch, tmp_path):
     fix = {"OPENBLAS_CORETYPE": "ARMV8"}
-    fake_engine(monkeypatch, {frozenset(): "nan\n", frozenset(fix.items()): "5.3e-15\n"})
+    fake_engine(monkeypatch, {frozenset(): "nan little 8\n", frozenset(fix.items()): "5.3e-15 little 8\n"})
     runtime = numerics.runtime_env(None, "img:arm", "arm64", Cache(tmp_path))
     assert runtime == (("OPENBLAS_CORETYPE", "ARMV8"),)
     built = Built("skl1.9.1-py3.13-np2-arm64", True, "img:arm", runtime=runtime)
@@ -39,7 +39,7 @@ def test_nan_products_under_emulation_get_the_generic_kernels(monkeypatch, tmp_p
 
 
 def test_no_setting_that_works_fails_the_environment(monkeypatch, tmp_path):
-    fake_engine(monkeypatch, {frozenset(): "17.7\n", frozenset({"OPENBLAS_CORETYPE": "ARMV8"}.items()): "oops\n"})
+    fake_engine(monkeypatch, {frozenset(): "17.7 little 8\n", frozenset({"OPENBLAS_CORETYPE": "ARMV8"}.items()): "oops\n"})
     with pytest.raises(BuildError) as err:
         numerics.runtime_env(None, "img:bad", "arm64", Cache(tmp_path))
     assert "computes wrong matrix products" in str(err.value) and "native runner" in err.value.line()
@@ -68,3 +68,15 @@ def test_the_report_reads_results_under_the_identity_they_were_computed_with(tmp
     tree.results(consumer).write_text("".join(json.dumps({"schema": SCHEMA_VERSION, "key": cell.key, "status": status})
                                               + "\n" for cell, status in ((before, "mismatch"), (after, "identical"))))
     assert [record["status"] for record in merge.collect_cells(two, tree, [producer])] == ["identical"]
+
+
+def test_an_interpreter_of_another_byte_order_or_word_size_fails_the_environment(monkeypatch, tmp_path):
+    fake_engine(monkeypatch, {frozenset(): "3.5e-15 big 8\n"})
+    with pytest.raises(BuildError) as err:
+        numerics.runtime_env(None, "img:be", "amd64", Cache(tmp_path))
+    assert "big-endian 64-bit interpreter, but its id says amd64 (little-endian 64-bit)" in str(err.value)
+    fake_engine(monkeypatch, {frozenset(): "3.5e-15 little 4\n"})
+    with pytest.raises(BuildError, match="little-endian 32-bit"):
+        numerics.runtime_env(None, "img:32", "arm64", Cache(tmp_path))
+    fake_engine(monkeypatch, {frozenset(): "3.5e-15 little 4\n"})
+    assert numerics.runtime_env(None, "img:i386", "i386", Cache(tmp_path)) == ()  # what an i386 id says
