@@ -12,6 +12,8 @@ import sys
 import time
 import warnings
 
+from . import seccomp
+
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                     "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 CHILD_FAILED = 70       # exit code of a child whose harness code failed (EX_SOFTWARE)
@@ -117,6 +119,7 @@ WARM = ("numpy", "scipy.sparse", "sklearn", "joblib", "cloudpickle", "skops.io",
 def warm_up():
     """Import the stack once in the parent so that no child pays for it; threadpoolctl holds
     the pools at one thread where the variables came too late."""
+    seccomp.prepare()  # built once here, installed by each child
     for name in PROBED:
         probe_import(name)
     with warnings.catch_warnings():
@@ -213,7 +216,6 @@ def _setup_child(memory, log_fd, pipe_fd):
             fh.write("1000")
     except OSError:
         pass
-    from . import seccomp
     seccomp.install()  # no ptrace, no cross-process memory calls (where the kernel lets us)
     faulthandler.enable(file=sys.stderr)  # a segfault leaves its Python stack in the log
 
