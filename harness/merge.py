@@ -180,13 +180,13 @@ def write_results(matrix, tree, locks):
     # Each entry with the cells it explains: one that explains none is stale, and the report says so.
     results["known"] = [dict(k.record(), cells=counts.get(i, 0)) for i, k in enumerate(matrix.known)]
     results["proof"] = proof.check(results["cells"])
-    previous = _read_results(tree.results_json)
+    previous, older = _read_results(tree.results_json), _read_results(tree.previous_results_json)
     _refuse_other_schema(tree.results_json, previous)
-    _refuse_other_schema(tree.previous_results_json, _read_results(tree.previous_results_json))
+    _refuse_other_schema(tree.previous_results_json, older)
     if previous and _outcomes(previous) != _outcomes(results):
         # Rotate only when something changed: rerunning `report` must not compare a run with itself.
         tree.results_json.replace(tree.previous_results_json)
-    older = _read_results(tree.previous_results_json)
+        older = previous  # what previous-results now holds: read once, not again
     carry_since(results, older if older and older.get("schema") == RESULTS_SCHEMA else None)
     results_file.write_parquet(tree.results_parquet, results)
     results_file.write(tree.results_json, results)
