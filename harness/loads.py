@@ -195,13 +195,16 @@ class _Results:
         self.fd = os.open(path, os.O_WRONLY | os.O_APPEND)
         self.synced = time.monotonic()
         self.count = 0
+        self.lock = threading.Lock()
 
     def write(self, line):
-        os.write(self.fd, (json.dumps(line, sort_keys=True, allow_nan=True) + "\n").encode("utf-8"))
-        self.count += 1
-        if time.monotonic() - self.synced > 1.0:
-            os.fsync(self.fd)
-            self.synced = time.monotonic()
+        data = (json.dumps(line, sort_keys=True, allow_nan=True) + "\n").encode("utf-8")
+        with self.lock:  # helpers' loaders append to the same file: one whole line at a time
+            os.write(self.fd, data)
+            self.count += 1
+            if time.monotonic() - self.synced > 1.0:
+                os.fsync(self.fd)
+                self.synced = time.monotonic()
 
     def close(self):
         os.fsync(self.fd)
@@ -261,11 +264,11 @@ class _Attempt:
     stderr: str = ""
 
 
-def _run_loader(runner, matrix, env, built, groups, tree, records, out, cell_timeout, emulated, keep=None):
+def _run_loader(runner, matrix, env, built, groups, tree, records, out, cell_timeout, emulated, keep=None, part=0):
     """One loader container over groups (each loaded once, judged once per member); keep, when
     given, receives each group's loader record by its first cell's key (check compares
-    consumers with each other)."""
-    tasks = tree.tasks(env.id)
+    consumers with each other); part > 0: a helper's loader, beside the consumer's own."""
+    tasks = tree.tasks(env.id, part)
     cells = [group[0].to_task(records.get(group[0])["input_sha256"]) for group in groups]
     write_json(tasks, {"schema": SCHEMA_VERSION, "consumer": env.id, "cells": cells, **trust.policy()})
     os.chmod(tasks, 0o644)  # the sandbox's unprivileged user reads it
@@ -273,7 +276,8 @@ def _run_loader(runner, matrix, env, built, groups, tree, records, out, cell_tim
         built, "load",
         ["--tasks", "{tasks}", "--artifacts", "{artifacts}", "--timeout", str(cell_timeout),
          "--memory", str(CELL_MEMORY), *(["--require-init"] if runner.backend == "docker" else [])],
-        {"tasks": (tasks, True), "artifacts": (tree.root / "artifacts", True)}, limits=Limits(), job=tree.results(env.id))
+        {"tasks": (tasks, True), "artifacts": (tree.root / "artifacts", True)}, limits=Limits(),
+        job=jobs_of(tree, env.id)[part])
     grace = EMULATED_GRACE if emulated else GRACE
     dog = _Watchdog(stream, EMULATED_WARM_UP if emulated else WARM_UP)
     attempt = _Attempt()
@@ -296,12 +300,13 @@ def _run_loader(runner, matrix, env, built, groups, tree, records, out, cell_tim
                 break
             if keep is not None:
                 keep[groups[i][0].key] = record
+            memo = judge.Memo()  # the record is parsed and decoded once for all its judgements
             for cell in groups[i]:
                 tol = matrix.tolerance_for(cell.format)
-                line = judge.judge(cell, env.id, record, records.get(cell), (tol.rtol, tol.atol), cell_timeout)
+                line = judge.judge(cell, env.id, record, records.get(cell), (tol.rtol, tol.atol), cell_timeout, memo)
                 if cell.producer != env.id and not cell.canary and hasattr(records, "own"):
                     _add_refit(line, cell, env.id, record, records.own(env.id, cell.estimator), (tol.rtol, tol.atol),
-                               cell_timeout)
+                               cell_timeout, memo)
                 out.write(line)
             attempt.answered += 1
     finally:
@@ -316,12 +321,12 @@ def _run_loader(runner, matrix, env, built, groups, tree, records, out, cell_tim
 REFIT_JUDGED = (Status.IDENTICAL, Status.CLOSE, Status.WARNING, Status.MISMATCH, Status.PREDICT_ERROR)
 
 
-def _add_refit(line, cell, consumer, record, own, tol, timeout):
+def _add_refit(line, cell, consumer, record, own, tol, timeout, memo):
     """Whether the loaded artifact predicts like the consumer's own fit of the same estimator on
     the same data: persistence effects apart from what the version itself changed."""
     if own is None or line["status"] not in REFIT_JUDGED:
         return
-    refit = judge.judge(cell, consumer, record, own, tol, timeout)
+    refit = judge.judge(cell, consumer, record, own, tol, timeout, memo)
     status, max_abs, _ = judge.verdict(refit["methods"], [], missing_counts=cell.format != "onnx")
     line["refit"] = {"status": status, "max_abs": max_abs}
 
@@ -337,9 +342,135 @@ def _record(raw):
     return record if isinstance(record, dict) else None
 
 
-def load_env(runner, matrix, env, built, plan, tree, emulated=False, only=None, separate=(), cell_timeout=None):
-    """Load every cell this consumer has not computed yet, appending to its results file; a loader
-    that dies costs the cell it was on (a crash, with the evidence), and the rest go on."""
+EMULATED_BATCH = 600  # groups per emulated loader: a slot that frees up joins at the next batch
+HELPER_PARTS = 2      # loaders that may help one consumer besides its own (part 0)
+HELP_POLL = 1.0       # seconds an idle helper waits before it looks for a batch again
+
+
+def jobs_of(tree, env_id):
+    """The job names of a consumer's loaders: its own, then each helper part's."""
+    results = tree.results(env_id)
+    return [results] + [f"{results}#part{part}" for part in range(1, HELPER_PARTS + 1)]
+
+
+class _Batches:
+    """A consumer's groups, handed out a batch at a time to its own loader and to helpers."""
+
+    def __init__(self, groups, size):
+        self.groups, self.size, self.next = list(groups), max(1, size), 0
+        self.lock = threading.Lock()
+        self.closed = False
+
+    def take(self):
+        """The next batch, or None when none is left (or the consumer stopped)."""
+        with self.lock:
+            if self.closed or self.next >= len(self.groups):
+                return None
+            batch = self.groups[self.next:self.next + self.size]
+            self.next += len(batch)
+            return batch
+
+    def left(self):
+        """Groups not handed out yet."""
+        with self.lock:
+            return 0 if self.closed else len(self.groups) - self.next
+
+    def close(self):
+        """Hand out nothing more."""
+        with self.lock:
+            self.closed = True
+
+
+class _Consumer:
+    """One consumer's load in progress: its batches, and the loaders working on them."""
+
+    def __init__(self, runner, matrix, env, built, tree, records, out, cell_timeout, emulated, batches):
+        self.runner, self.matrix, self.env, self.built, self.tree = runner, matrix, env, built, tree
+        self.records, self.out, self.cell_timeout, self.emulated = records, out, cell_timeout, emulated
+        self.batches = batches
+        self.error = ""
+        self.logs = []
+        self.busy = 0
+        self.idle = threading.Condition()
+
+    def drain(self, part=0, one=False):
+        """Load batches until none is left (one: a single batch, a helper's turn)."""
+        while True:
+            with self.idle:  # taken and counted at once: wait_helpers never misses a batch in flight
+                batch = self.batches.take()
+                if batch is None:
+                    return
+                self.busy += 1
+            try:
+                self._batch(batch, part)
+            finally:
+                with self.idle:
+                    self.busy -= 1
+                    self.idle.notify_all()
+            if one:
+                return
+
+    def wait_helpers(self):
+        """Return once no loader works on this consumer any more."""
+        with self.idle:
+            self.idle.wait_for(lambda: self.busy == 0)
+
+    def _batch(self, remaining, part):
+        """One batch of groups, in as many loaders as crashes need; a loader that dies costs the
+        cell it was on (a crash, with the evidence), and the rest go on."""
+        while remaining:
+            attempt = _run_loader(self.runner, self.matrix, self.env, self.built, remaining, self.tree,
+                                  self.records, self.out, self.cell_timeout, self.emulated, part=part)
+            self.logs.append(attempt.stderr)
+            remaining = remaining[attempt.answered:]
+            if not remaining:
+                return
+            last = (attempt.stderr.strip().splitlines() or ["no output"])[-1][:300]
+            why = attempt.problem or f"it exited with code {attempt.code}"
+            if not attempt.ready:
+                self.error = self.error or f"the loader stopped before its first cell: {why}: {last}"
+                self.batches.close()
+                return
+            for cell in remaining[0]:  # the cell it was on: a finding, never loaded again
+                line = judge.base_line(cell, self.env.id)
+                line.update(status=Status.CRASH, exit_code=attempt.code, error={
+                    "type": "LoaderDied", "message": judge.text(f"the loader stopped on this cell ({why}); "
+                                                                f"its last words: {last}")})
+                self.out.write(line)
+            remaining = remaining[1:]
+
+
+class Helpers:
+    """Emulated consumers being loaded, whose batches a slot with nothing else to do can take:
+    an emulated consumer left alone at the end of a run uses every slot, not one."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.open = {}
+
+    def offer(self, consumer):
+        with self.lock:
+            self.open[consumer.env.id] = consumer
+
+    def withdraw(self, consumer):
+        with self.lock:
+            self.open.pop(consumer.env.id, None)
+
+    def help(self, part, until):
+        """Load batches of the open consumers, the one with most left first, until the event is set."""
+        while not until.is_set():
+            with self.lock:
+                open_ = sorted(self.open.values(), key=lambda c: -c.batches.left())
+            if open_ and open_[0].batches.left():
+                open_[0].drain(part=part, one=True)
+            else:
+                until.wait(HELP_POLL)
+
+
+def load_env(runner, matrix, env, built, plan, tree, emulated=False, only=None, separate=(), cell_timeout=None,
+             helpers=None):
+    """Load every cell this consumer has not computed yet, appending to its results file; an emulated
+    consumer's cells go in batches that helpers (idle slots) may share."""
     if not built.ok:
         return Loaded(env.id, False, error=f"environment failed to build: {built.error}")
     wanted = plan.wanted
@@ -348,8 +479,7 @@ def load_env(runner, matrix, env, built, plan, tree, emulated=False, only=None, 
     cell_timeout = cell_timeout or (EMULATED_CELL_TIMEOUT if emulated else CELL_TIMEOUT)
     records = ProducerRecords(tree)
     out = _Results(tree.results(env.id))
-    start, computed, error = time.monotonic(), 0, ""
-    log_parts = []
+    start, consumer = time.monotonic(), None
     try:
         usable = []
         for cell in plan.todo:
@@ -361,34 +491,27 @@ def load_env(runner, matrix, env, built, plan, tree, emulated=False, only=None, 
             else:
                 usable.append(cell)
         inputs = {cell.key: records.get(cell)["input_sha256"] for cell in usable}
-        remaining = cells_mod.dedupe(usable, separate, inputs)
-        while remaining:
-            attempt = _run_loader(runner, matrix, env, built, remaining, tree, records, out, cell_timeout, emulated)
-            log_parts.append(attempt.stderr)
-            remaining = remaining[attempt.answered:]
-            if not remaining:
-                break
-            last = (attempt.stderr.strip().splitlines() or ["no output"])[-1][:300]
-            why = attempt.problem or f"it exited with code {attempt.code}"
-            if not attempt.ready:
-                error = f"the loader stopped before its first cell: {why}: {last}"
-                break
-            for cell in remaining[0]:  # the cell it was on: a finding, never loaded again
-                line = judge.base_line(cell, env.id)
-                line.update(status=Status.CRASH, exit_code=attempt.code, error={
-                    "type": "LoaderDied", "message": judge.text(f"the loader stopped on this cell ({why}); "
-                                                                f"its last words: {last}")})
-                out.write(line)
-            remaining = remaining[1:]
+        groups = cells_mod.dedupe(usable, separate, inputs)
+        shared = emulated and helpers is not None
+        batches = _Batches(groups, EMULATED_BATCH if shared else len(groups))
+        consumer = _Consumer(runner, matrix, env, built, tree, records, out, cell_timeout, emulated, batches)
+        if shared:
+            helpers.offer(consumer)
+        try:
+            consumer.drain()
+        finally:
+            if shared:
+                helpers.withdraw(consumer)
+            consumer.wait_helpers()
     finally:
         computed = out.count
         out.close()
         log = tree.load_log(env.id)
         log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text("\n".join(log_parts), encoding="utf-8")
+        log.write_text("\n".join(consumer.logs if consumer else []), encoding="utf-8")
     seconds = time.monotonic() - start
-    if error:
-        return Loaded(env.id, False, len(wanted), computed, seconds, f"{error} (log: {log})")
+    if consumer.error:
+        return Loaded(env.id, False, len(wanted), computed, seconds, f"{consumer.error} (log: {log})")
     if not only and plan.inputs:  # every wanted cell has its line now: the next plan reads none
         mark_complete(tree, env.id, len(wanted), plan.inputs)
     return Loaded(env.id, True, len(wanted), computed, seconds)
@@ -444,17 +567,24 @@ class Progress:
 
 
 def load_all(runner, matrix, built_by_id, producers, tree, say=print, jobs=2, emulated=(), only=None,
-             missing=None):
-    """Run every consumer, a few at a time; one failure never stops the others."""
+             missing=None, helpers=None):
+    """Run every consumer, a few at a time; one failure never stops the others (helpers: idle slots
+    that may share the emulated consumers' batches)."""
     with contextlib.ExitStack() as locks:
         for env in matrix.envs:
             # Locked first: the containers stopped next are a killed run's, never a live one's.
             locks.enter_context(tree.consumer_lock(env.id))
-            runner.stop(job=tree.results(env.id))  # before reading results: no writer may be left
-        return _load_locked(runner, matrix, built_by_id, producers, tree, say, jobs, emulated, only, missing)
+            stop_loaders(runner, tree, env.id)  # before reading results: no writer may be left
+        return _load_locked(runner, matrix, built_by_id, producers, tree, say, jobs, emulated, only, missing, helpers)
 
 
-def _load_locked(runner, matrix, built_by_id, producers, tree, say, jobs, emulated, only, missing):
+def stop_loaders(runner, tree, env_id):
+    """Remove every loader container of a consumer: its own and its helpers'."""
+    for job in jobs_of(tree, env_id):
+        runner.stop(job=job)
+
+
+def _load_locked(runner, matrix, built_by_id, producers, tree, say, jobs, emulated, only, missing, helpers):
     """load_all's work, once this process alone writes every consumer's results."""
     plans = {env.id: plan_env(matrix, env, built_by_id[env.id], producers, tree, only) for env in matrix.envs}
     if only and not any(plan.todo for plan in plans.values()):
@@ -469,7 +599,7 @@ def _load_locked(runner, matrix, built_by_id, producers, tree, say, jobs, emulat
             try:
                 result = load_env(runner, matrix, env, built_by_id[env.id], plans[env.id], tree,
                                   emulated=env.arch in emulated, only=only,
-                                  separate=(missing or {}).get(env.id, ()))
+                                  separate=(missing or {}).get(env.id, ()), helpers=helpers)
             except Exception as exc:  # the engine failing for one consumer must not stop the others
                 result = Loaded(env.id, False, error=f"{type(exc).__name__}: {exc}")
             progress.finished += 1
@@ -483,5 +613,5 @@ def _load_locked(runner, matrix, built_by_id, producers, tree, say, jobs, emulat
                 say(f"{head} {result.computed} cells in {result.seconds:.0f}s ({rate:.1f}/s), {result.total} in all")
             return result
 
-        return run_stoppably(one, matrix.envs, jobs, lambda: [runner.stop(job=tree.results(e.id)) for e in matrix.envs],
+        return run_stoppably(one, matrix.envs, jobs, lambda: [stop_loaders(runner, tree, e.id) for e in matrix.envs],
                              cost=lambda env: len(plans[env.id].todo) * (EMULATION_COST if env.arch in emulated else 1))

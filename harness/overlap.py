@@ -1,8 +1,8 @@
 """Build, dump and load with native and emulated work side by side: emulated environments build
 and dump in a lane of their own (one slot), while the other slots build, dump and load the native
 ones; each consumer loads what is dumped when it starts, the native ones again once the emulated
-dumps are done (beside the emulated consumers' loads), and a last pass checks that nothing is
-left. No native load waits for an emulated build, and no slot idles while the last emulated dump
+dumps are done (beside the emulated consumers' loads), then the native slots take batches of the
+emulated consumers' cells, and a last pass checks that nothing is left. No native load waits for an emulated build, and no slot idles while the last emulated dump
 runs.
 
 A producer is only loaded from once its dump finished in this run (or was current): a dump that
@@ -13,6 +13,7 @@ import threading
 import time
 
 from .bases import HOST_ARCH
+from .loads import Helpers
 from .matrix import narrowed
 
 
@@ -30,6 +31,7 @@ class _Lane(threading.Thread):
         threading.Thread.__init__(self, name="emulated lane", daemon=True)
         self.run_, self.envs, self.natives_dumped, self.dumped, self.say = run, envs, natives_dumped, dumped, say
         self.emulated_dumped = threading.Event()
+        self.finished = threading.Event()
         self.error = None
         self.seconds = {}
 
@@ -53,6 +55,7 @@ class _Lane(threading.Thread):
             self.error = exc
         finally:
             self.emulated_dumped.set()  # the native lane never waits on a lane that stopped
+            self.finished.set()
 
 
 def run(run_, say):
@@ -67,6 +70,7 @@ def run(run_, say):
         f"{len(native)} native ones use the other {run_.jobs - 1}")
     slots = run_.jobs - 1
     seconds = {}
+    run_.helpers = Helpers()
     lane.start()
     try:
         began = time.monotonic()
@@ -85,11 +89,16 @@ def run(run_, say):
         began = time.monotonic()  # the emulated producers, beside the emulated consumers' loads
         run_.load(narrowed(matrix, native), producers=set(dumped), jobs=slots)
         seconds["native load of emulated dumps"] = round(time.monotonic() - began, 1)
+        began = time.monotonic()  # nothing native is left: this slot shares the emulated loads
+        run_.helpers.help(part=1, until=lane.finished)
+        seconds["helping emulated loads"] = round(time.monotonic() - began, 1)
         lane.join()
     except BaseException:
         natives_dumped.set()
+        run_.helpers = None
         run_.stop_all()  # the lane's containers too: an interrupt ends the whole run
         raise
+    run_.helpers = None
     if lane.error is not None:
         raise lane.error
     began = time.monotonic()

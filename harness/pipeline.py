@@ -121,6 +121,7 @@ class Run:
         self.runner = Runner(self.backend, engine.connect() if self.backend == "docker" else None)
         self.locks, self.builds = [], {}
         self._skip_report = False  # set by a merge that found the results and the page current
+        self.helpers = None  # loads.Helpers while overlapped stages let idle slots join emulated loads
 
     def build(self, selected=None, jobs=None):
         """Resolve and build the environments (all of them by default), jobs at a time."""
@@ -154,7 +155,8 @@ class Run:
         emulated = {env.arch for env in self.matrix.envs if env.arch != HOST_ARCH}
         results = loads.load_all(self.runner, selected, self.builds, producers, self.tree, say=say,
                                  jobs=jobs or self.jobs, emulated=emulated, only=only,
-                                 missing={lock.env_id: dict(lock.missing) for lock in self.locks})
+                                 missing={lock.env_id: dict(lock.missing) for lock in self.locks},
+                                 helpers=self.helpers)
         if only:
             self.show(selected, only)
         return results
@@ -163,7 +165,7 @@ class Run:
         """Remove the containers of every dump and load of the matrix (an interrupted run)."""
         for env in self.matrix.envs:
             self.runner.stop(job=self.tree.artifacts(env.id))
-            self.runner.stop(job=self.tree.results(env.id))
+            loads.stop_loaders(self.runner, self.tree, env.id)
 
     def show(self, selected, only):
         """Print the latest record of the cells matching a glob (to reproduce one cell)."""

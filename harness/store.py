@@ -94,9 +94,9 @@ class RunTree:
         folder = self.root / "cells"
         return sorted(folder.glob(f"{env_id}.jsonl")) + sorted(folder.glob(f"{env_id}.shard-*.jsonl"))
 
-    def tasks(self, env_id):
-        """The cells handed to one consumer's loader."""
-        return self.root / "tasks" / f"{env_id}{self._shard_suffix}.json"
+    def tasks(self, env_id, part=0):
+        """The cells handed to one consumer's loader (part: a second loader helping it)."""
+        return self.root / "tasks" / f"{env_id}{self._shard_suffix}{f'.part{part}' if part else ''}.json"
 
     def load_log(self, env_id):
         """The loader's output."""

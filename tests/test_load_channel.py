@@ -163,3 +163,54 @@ def test_each_identical_artifact_is_judged_against_its_own_producer(tmp_path):
     assert len(runner.tasks[0]["cells"]) == 1  # loaded once
     got = cells_mod.read_results(tree.results("c"))
     assert got["k0"]["status"] == Status.IDENTICAL and got["twin"]["status"] == Status.MISMATCH
+
+
+class AnsweringRunner(FakeRunner):
+    """Answers every cell it is handed, slowly, and remembers which job each loader ran as."""
+
+    def __init__(self):
+        FakeRunner.__init__(self, [])
+        self.jobs, self.lock = [], threading.Lock()
+
+    def start(self, built, module, args, mounts, limits=None, job=None):
+        with self.lock:
+            self.jobs.append(str(job))
+            cells = json.loads(mounts["tasks"][0].read_text())["cells"]
+        answers = [READY] + [_answer(task, i) for i, task in enumerate(cells)]
+        return SlowStream(answers)
+
+
+class SlowStream(FakeStream):
+    def chunks(self):
+        for chunk in FakeStream.chunks(self):
+            self.killed.wait(0.05)
+            yield chunk
+
+
+def test_an_idle_slot_helps_an_emulated_consumer_and_every_cell_is_judged_once(tmp_path, monkeypatch):
+    monkeypatch.setattr(loads, "EMULATED_BATCH", 2)
+    monkeypatch.setattr(loads, "HELP_POLL", 0.01)
+    tree, cells, matrix, env, built = _setup(tmp_path, 8)
+    runner, helpers, stop = AnsweringRunner(), loads.Helpers(), threading.Event()
+    helper = threading.Thread(target=helpers.help, args=(1, stop))
+    helper.start()
+    try:
+        result = loads.load_env(runner, matrix, env, built, loads.Plan(tuple(cells), 0, tuple(cells)), tree,
+                                emulated=True, helpers=helpers)
+    finally:
+        stop.set()
+        helper.join()
+    got = cells_mod.read_results(tree.results("c"))
+    assert result.ok and result.computed == 8 and sorted(got) == [f"k{i}" for i in range(8)]
+    assert all(line["status"] == Status.IDENTICAL for line in got.values())
+    assert cells_mod.count_lines(tree.results("c")) == 8  # no cell judged twice
+    assert {job.endswith("#part1") for job in runner.jobs} == {True, False}  # both loaders worked
+    assert len(runner.jobs) == 4  # 8 cells in batches of 2
+
+
+def test_a_native_consumer_runs_in_one_loader_even_with_helpers(tmp_path):
+    tree, cells, matrix, env, built = _setup(tmp_path, 5)
+    runner, helpers = AnsweringRunner(), loads.Helpers()
+    result = loads.load_env(runner, matrix, env, built, loads.Plan(tuple(cells), 0, tuple(cells)), tree,
+                            helpers=helpers)
+    assert result.ok and result.computed == 5 and len(runner.jobs) == 1
