@@ -338,7 +338,22 @@ def _onnx_calls(child, produced):
     return got
 
 
-def _call(method, want, have, fmt, tol):
+class Memo:
+    """One loader record's parse and decoded arrays, kept while it is judged against several
+    producer records (every producer of identical bytes, the consumer's own refit)."""
+
+    def __init__(self):
+        self.child = None
+        self.arrays = {}  # id(record) -> (record, array): the record is held, so its id stays its own
+
+    def decoded(self, have):
+        """decode_consumer(have), once per record; a failure is raised again each time."""
+        if have is None or self.arrays.get(id(have), (None,))[0] is not have:
+            self.arrays[id(have)] = (have, decode_consumer(have))
+        return self.arrays[id(have)][1]
+
+
+def _call(method, want, have, fmt, tol, memo):
     """The outcome of one call from the producer's record and the child's, or None when there is
     nothing to record (neither side computed it)."""
     kind = have.get("kind") if isinstance(have, dict) else None
@@ -363,7 +378,7 @@ def _call(method, want, have, fmt, tol):
     if kind != "ok":
         return _result(ERROR, "the child returned no outcome for this call")
     try:
-        value = decode_consumer(have)
+        value = memo.decoded(have)
         if fmt == "onnx":
             value = fit_shape(value, want.get("shape") or [])
         rec = compare(value, decode_producer(want), *tol,
@@ -376,7 +391,7 @@ def _call(method, want, have, fmt, tol):
     return rec
 
 
-def _methods(child, expected, fmt, tol):
+def _methods(child, expected, fmt, tol, memo):
     """{call id: outcome} over every call either side made, inputs then methods in order."""
     produced = expected.get("methods") if isinstance(expected.get("methods"), dict) else {}
     if fmt == "onnx":
@@ -391,14 +406,16 @@ def _methods(child, expected, fmt, tol):
         if fmt == "onnx" and method not in CORE_METHODS:
             continue  # a graph has outputs for the core methods only: the rest is no finding
         want = produced.get(call)
-        rec = _call(method, want if isinstance(want, dict) else None, got.get(call), fmt, tol)
+        rec = _call(method, want if isinstance(want, dict) else None, got.get(call), fmt, tol, memo)
         if rec is not None:
             out[call] = rec
     return out
 
 
-def judge(cell, consumer, record, expected, tol, timeout):
-    """The result line of one cell from the loader's record and its own producer's outputs."""
+def judge(cell, consumer, record, expected, tol, timeout, memo=None):
+    """The result line of one cell from the loader's record and its own producer's outputs (memo:
+    the record's Memo when it is judged more than once)."""
+    memo = memo or Memo()
     line = base_line(cell, consumer)
     outcome = record.get("outcome") if isinstance(record.get("outcome"), dict) else {}
     line["signal"] = outcome.get("signal") if isinstance(outcome.get("signal"), int) else None
@@ -414,9 +431,10 @@ def judge(cell, consumer, record, expected, tol, timeout):
         line["status"], line["error"] = failure(outcome, record.get("log"), timeout)
         return line
     try:
-        child = json.loads(child)
+        child = memo.child if memo.child is not None else json.loads(child)
         if not isinstance(child, dict):
             raise ValueError("not an object")
+        memo.child = child
     except (ValueError, RecursionError) as exc:
         line.update(status=Status.CRASH, error={"type": "UnreadableResult", "message": text(
             f"the child's result is not a JSON object: {exc}", 300)})
@@ -441,7 +459,7 @@ def judge(cell, consumer, record, expected, tol, timeout):
     skip = {t for t in (expected.get("predict_warnings") or ()) if isinstance(t, str)}
     line["warnings"] += [w for w in warnings_of(child.get("predict_warnings"), skip) if w not in line["warnings"]]
     line["warnings"] = line["warnings"][:MAX_WARNINGS]
-    line["methods"] = _methods(child, expected, cell.format, tol)
+    line["methods"] = _methods(child, expected, cell.format, tol, memo)
     for call, rec in line["methods"].items():
         if rec["status"] == ERROR and line["error"] is None:
             kind, _, message = rec["detail"].partition(": ")

@@ -204,3 +204,28 @@ def test_an_onnx_cell_records_only_the_methods_a_graph_can_have():
     child = {"graph": {"fixed": [["label", npy([0, 1])]]}}
     out = line(produced, {}, fmt="onnx", **child)
     assert out["status"] == Status.IDENTICAL and set(out["methods"]) == {"predict"}
+
+
+@pytest.mark.parametrize("fmt,child", [
+    ("pickle", {"methods": {"predict": npy([0, 1]), "predict@one": npy([1]), "transform": "bad"}}),
+    ("onnx", {"graph": {"fixed": [["label", npy([0, 1])]], "one": [["label", npy([2])]]}}),
+])
+def test_one_record_judged_against_several_producers_with_one_memo_is_judged_as_without(fmt, child):
+    record = {"child": json.dumps(dict({"load": "ok", "warnings": []}, **child)), "outcome": {"exit_code": 0}}
+    producers = [{"predict": rec([0, 1]), "predict@one": rec([1])}, {"predict": rec([1, 1]), "predict@one": rec([2])},
+                 {"predict": rec([0.5, 1.0]), "transform": rec([[1.0]])}]
+    memo = judge.Memo()
+    for produced in producers + producers:
+        expected = {"schema": 2, "task": "classification", "input_sha256": "1" * 64, "methods": produced}
+        alone = judge.judge(cell(fmt), "c", record, expected, TOL, 60)
+        assert judge.judge(cell(fmt), "c", record, expected, TOL, 60, memo) == alone
+    assert memo.child is not None and memo.arrays
+
+
+def test_a_memo_never_returns_the_array_of_another_record_that_had_the_same_id():
+    memo = judge.Memo()
+    first = npy([1, 2])
+    assert memo.decoded(first).tolist() == [1, 2]
+    second = dict(npy([3]))
+    memo.arrays[id(second)] = (first, memo.arrays[id(first)][1])  # as if id(first) were reused
+    assert memo.decoded(second).tolist() == [3]
