@@ -28,18 +28,29 @@ def test_a_correct_image_needs_nothing_and_is_probed_once(monkeypatch, tmp_path)
     assert calls == [{}]  # the answer is cached per image
 
 
+CPU = frozenset(numerics.defaults("arm64").items())  # the emulated arm64 CPU, on this amd64 host
+
+
+def test_an_emulated_arm64_is_a_named_cpu_and_a_native_one_is_what_it_is(monkeypatch):
+    assert numerics.defaults("arm64") == {"QEMU_CPU": "neoverse-n1"}
+    assert numerics.defaults("amd64") == {}
+    monkeypatch.setattr(numerics, "HOST_ARCH", "arm64")
+    assert numerics.defaults("arm64") == {}  # no emulator: the machine's own CPU
+
+
 def test_nan_products_under_emulation_get_the_generic_kernels(monkeypatch, tmp_path):
     fix = {"OPENBLAS_CORETYPE": "ARMV8"}
-    fake_engine(monkeypatch, {frozenset(): "nan little 8\n", frozenset(fix.items()): "5.3e-15 little 8\n"})
+    fake_engine(monkeypatch, {CPU: "nan little 8\n", CPU | frozenset(fix.items()): "5.3e-15 little 8\n"})
     runtime = numerics.runtime_env(None, "img:arm", "arm64", Cache(tmp_path))
-    assert runtime == (("OPENBLAS_CORETYPE", "ARMV8"),)
+    assert runtime == (("OPENBLAS_CORETYPE", "ARMV8"), ("QEMU_CPU", "neoverse-n1"))
     built = Built("skl1.9.1-py3.13-np2-arm64", True, "img:arm", runtime=runtime)
-    assert built.identity == "img:arm+OPENBLAS_CORETYPE=ARMV8"  # results made so never mix with others
+    # results made so never mix with others
+    assert built.identity == "img:arm+OPENBLAS_CORETYPE=ARMV8+QEMU_CPU=neoverse-n1"
     assert Built("e", True, "img:x").identity == "img:x"
 
 
 def test_no_setting_that_works_fails_the_environment(monkeypatch, tmp_path):
-    fake_engine(monkeypatch, {frozenset(): "17.7 little 8\n", frozenset({"OPENBLAS_CORETYPE": "ARMV8"}.items()): "oops\n"})
+    fake_engine(monkeypatch, {CPU: "17.7 little 8\n", CPU | frozenset({"OPENBLAS_CORETYPE": "ARMV8"}.items()): "oops\n"})
     with pytest.raises(BuildError) as err:
         numerics.runtime_env(None, "img:bad", "arm64", Cache(tmp_path))
     assert "computes wrong matrix products" in str(err.value) and "native runner" in err.value.line()
@@ -75,7 +86,7 @@ def test_an_interpreter_of_another_byte_order_or_word_size_fails_the_environment
     with pytest.raises(BuildError) as err:
         numerics.runtime_env(None, "img:be", "amd64", Cache(tmp_path))
     assert "big-endian 64-bit interpreter, but its id says amd64 (little-endian 64-bit)" in str(err.value)
-    fake_engine(monkeypatch, {frozenset(): "3.5e-15 little 4\n"})
+    fake_engine(monkeypatch, {CPU: "3.5e-15 little 4\n"})
     with pytest.raises(BuildError, match="little-endian 32-bit"):
         numerics.runtime_env(None, "img:32", "arm64", Cache(tmp_path))
     fake_engine(monkeypatch, {frozenset(): "3.5e-15 little 4\n"})
