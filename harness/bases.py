@@ -1,12 +1,12 @@
 """Base images: which Debian suite carries which Python, and building them offline."""
 
 import os
-import platform
 import shutil
 import subprocess
 from pathlib import Path
 
 from . import engine
+from .platforms import ACCEPTED_MACHINES, HOST_ARCH, MACHINE
 from .errors import BuildError
 from .layout import sha256_text
 
@@ -28,12 +28,6 @@ def glibc_for(python):
     return SUITES[python][1] if python in SUITES else REGISTRY_GLIBC
 
 
-MACHINE = {"amd64": "x86_64", "arm64": "aarch64"}
-# What an interpreter of each architecture reports: (sys.byteorder, pointer bytes). A 32-bit
-# userland on a 64-bit kernel says the kernel's machine, so the word is what tells it apart.
-WORD = {"amd64": ("little", 8), "arm64": ("little", 8), "i386": ("little", 4), "armhf": ("little", 4),
-        "s390x": ("big", 8), "ppc64": ("big", 8), "ppc64el": ("little", 8)}
-HOST_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
 DEBOOTSTRAP_RECIPE = "1"  # bump to rebuild every debootstrapped base
 
 
@@ -42,25 +36,27 @@ def mirror():
     return os.environ.get("SKLMATRIX_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 
 
-def debootstrap_command(python, arch, target):
-    """The debootstrap call for a minimal Debian holding pythonX.Y and its venv module."""
+def debootstrap_command(python, arch, target, packages=()):
+    """The debootstrap call for a minimal Debian holding pythonX.Y and its venv module, and the
+    suite's own packages of a Debian stack when given (python3-sklearn and its dependencies)."""
     suite, _, extra = SUITES[python]
-    packages = ",".join((f"python{python}", f"python{python}-venv") + extra)
+    packages = ",".join((f"python{python}", f"python{python}-venv") + extra + tuple(packages))
     return ["debootstrap", "--variant=minbase", f"--arch={arch}", f"--include={packages}",
             suite, str(target), mirror()]
 
 
-def debootstrap_tag(python, arch):
+def debootstrap_tag(python, arch, packages=()):
     """The local tag of a debootstrapped base, changing with its recipe."""
     suite = SUITES[python][0]
-    recipe = sha256_text(DEBOOTSTRAP_RECIPE, " ".join(debootstrap_command(python, arch, "ROOT")))[:12]
-    return f"sklmatrix/base:{suite}-py{python}-{arch}-{recipe}"
+    recipe = sha256_text(DEBOOTSTRAP_RECIPE, " ".join(debootstrap_command(python, arch, "ROOT", packages)))[:12]
+    return f"sklmatrix/base:{suite}-py{python}-{arch}{'-debstack' if packages else ''}-{recipe}"
 
 
-def ensure_base(client, template, python, arch, cache, say=print):
-    """A local base image tag for (python, arch): the configured image if present, else debootstrap."""
+def ensure_base(client, template, python, arch, cache, say=print, packages=()):
+    """A local base image tag for (python, arch): the configured image if present, else debootstrap
+    (always for a Debian stack: its packages come from the suite)."""
     wanted = template.format(python=python)
-    if arch == HOST_ARCH:
+    if arch == HOST_ARCH and not packages:
         if engine.find_image(client, wanted) is not None:
             return wanted
         try:
@@ -73,13 +69,13 @@ def ensure_base(client, template, python, arch, cache, say=print):
         offline = ", ".join(sorted(SUITES))
         raise BuildError(f"no base image for Python {python} on {arch}: {wanted} is not available locally or "
                          f"from a registry, and offline bases exist only for Python {offline}")
-    tag = debootstrap_tag(python, arch)
+    tag = debootstrap_tag(python, arch, packages)
     if engine.find_image(client, tag) is not None:
         return tag
-    return _debootstrap(client, python, arch, tag, cache, say)
+    return _debootstrap(client, python, arch, tag, cache, say, packages)
 
 
-def _debootstrap(client, python, arch, tag, cache, say):
+def _debootstrap(client, python, arch, tag, cache, say, packages=()):
     """Debootstrap a rootfs, import it as tag, and check it runs with the right machine."""
     if shutil.which("debootstrap") is None or os.geteuid() != 0:
         raise BuildError(f"building base {tag} needs root and debootstrap",
@@ -92,7 +88,7 @@ def _debootstrap(client, python, arch, tag, cache, say):
     root.parent.mkdir(parents=True, exist_ok=True)
     say(f"base {tag}: debootstrap {SUITES[python][0]} {arch} (a few minutes; log {log_path})")
     with open(log_path, "w", encoding="utf-8") as log:
-        proc = subprocess.run(debootstrap_command(python, arch, root), stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.run(debootstrap_command(python, arch, root, packages), stdout=log, stderr=subprocess.STDOUT)
     if proc.returncode != 0:
         tail = Path(log_path).read_text(errors="replace").strip().splitlines()[-1:]
         raise BuildError(f"debootstrap for {tag} failed: {' '.join(tail)}", hint=f"see {log_path}")
@@ -112,7 +108,7 @@ def check_machine(client, image, python, arch):
     code, out, err = engine.run(client, image, [f"python{python}", "-c",
                                                 "import platform; print(platform.machine())"])
     got = out.strip()
-    if code != 0 or got != MACHINE[arch]:
-        hint = "arm64 needs qemu binfmt: run `sudo images/setup-engine.sh`" if arch != HOST_ARCH else None
+    if code != 0 or got not in ACCEPTED_MACHINES.get(arch, (MACHINE[arch],)):
+        hint = f"{arch} needs qemu binfmt: run `sudo images/setup-engine.sh`" if arch != HOST_ARCH else None
         raise BuildError(f"{image} reports machine {got or err.strip()[-200:]!r}, expected {MACHINE[arch]}",
                          hint=hint)

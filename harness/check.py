@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from . import inspection, judge, loads
-from .bases import HOST_ARCH
+from .platforms import HOST_ARCH
 from .cells import Cell
 from .errors import SelectionError
 from .inside.schema import CORE_METHODS, INPUTS, SCHEMA_VERSION, Status, split_call

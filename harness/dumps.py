@@ -4,7 +4,7 @@ import shutil
 import time
 from dataclasses import dataclass
 
-from .bases import HOST_ARCH
+from .platforms import HOST_ARCH
 from .hashcache import HashCache
 from .runner import EMULATION_COST, Limits, host_user, run_stoppably
 from .store import inside_hash

@@ -3,7 +3,7 @@ OpenBLAS's SVE kernels wrongly (numpy 2.5 on arm64: matrix products of NaN), whi
 emulated environment look incompatible with everything."""
 
 from . import engine
-from .bases import HOST_ARCH, WORD
+from .platforms import HOST_ARCH, WORD
 from .errors import BuildError
 from .layout import read_json, sha256_text, write_json
 

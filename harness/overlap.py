@@ -12,7 +12,7 @@ is being made anew has no manifest, and a loader never sees its half-written fol
 import threading
 import time
 
-from .bases import HOST_ARCH
+from .platforms import HOST_ARCH
 from .loads import Helpers
 from .matrix import narrowed
 

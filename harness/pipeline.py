@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from . import dumps, engine, freshness, images, loads, merge, overlap, venvs, wheels
-from .bases import HOST_ARCH
+from .platforms import HOST_ARCH
 from .errors import ArtifactError
 from .layout import Cache
 from .matrix import narrowed

@@ -7,7 +7,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from .bases import HOST_ARCH
+from .platforms import HOST_ARCH
 from .images import Built
 from .layout import sha256_text
 

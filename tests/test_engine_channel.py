@@ -4,7 +4,7 @@ it is read through an attach, not by following the engine's log file, which rota
 import pytest
 
 from conftest import exclusive
-from harness import bases, engine
+from harness import bases, engine, platforms
 from harness.layout import Cache
 
 LINES, WIDTH = 20_000, 2_000  # 40 MB: hundreds of rotations of a 64 kB log
@@ -13,7 +13,7 @@ LINES, WIDTH = 20_000, 2_000  # 40 MB: hundreds of rotations of a 64 kB log
 @pytest.mark.container
 def test_the_channel_survives_the_engines_log_rotation(docker_client, monkeypatch):
     with exclusive("base-3.11-amd64"):
-        base = bases.ensure_base(docker_client, "python:{python}-slim", "3.11", bases.HOST_ARCH, Cache.default())
+        base = bases.ensure_base(docker_client, "python:{python}-slim", "3.11", platforms.HOST_ARCH, Cache.default())
     monkeypatch.setattr(engine, "LOG_LIMIT", {"max-size": "64k", "max-file": "2"})
     script = ("import sys\nfor i in range(%d):\n    sys.stdout.write('%%06d %%s\\n' %% (i, 'x' * %d))"
               % (LINES, WIDTH))

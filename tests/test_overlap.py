@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 from harness import overlap
-from harness.bases import HOST_ARCH
+from harness.platforms import HOST_ARCH
 
 EMULATED = "s390x" if HOST_ARCH != "s390x" else "amd64"
 
