@@ -9,11 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import bases, cells, engine, numerics
+from . import bases, cells, debian, engine, numerics, platforms
 from .errors import BuildError, HarnessError
 from .layout import sha256_text
 
 DOCKERFILE = Path(__file__).resolve().parent.parent / "images" / "Dockerfile"
+DEBIAN_DOCKERFILE = DOCKERFILE.with_name("Dockerfile.debian")  # a stack of the suite's own packages
 TAIL_LINES = 20
 
 
@@ -42,9 +43,19 @@ class Built:
                 "runtime": dict(self.runtime)}
 
 
+def dockerfile(env):
+    """The Dockerfile an environment is built with."""
+    return DEBIAN_DOCKERFILE if env.debian else DOCKERFILE
+
+
+def base_key(env):
+    """(python, arch, Debian packages) of the base image an environment is built on."""
+    return env.python, env.arch, debian.PACKAGES if env.debian else ()
+
+
 def image_tag(env, lock, base_id):
     """sklmatrix/<env id>:<hash of base, wheels and Dockerfile>."""
-    digest = sha256_text(base_id, DOCKERFILE.read_text(), env.id, env.python, env.arch,
+    digest = sha256_text(base_id, dockerfile(env).read_text(), env.id, env.python, env.arch,
                          *(sha for _, sha in lock.wheels))
     return f"sklmatrix/{env.id}:{digest[:16]}"
 
@@ -54,7 +65,7 @@ def _context(env, lock, cache):
     folder = cache.context(env.id)
     shutil.rmtree(folder, ignore_errors=True)
     (folder / "wheels").mkdir(parents=True)
-    shutil.copy(DOCKERFILE, folder / "Dockerfile")
+    shutil.copy(dockerfile(env), folder / "Dockerfile")
     for name, _ in lock.wheels:
         source, target = cache.pool / name, folder / "wheels" / name
         try:
@@ -81,6 +92,10 @@ def build_env(client, env, lock, base_tag, cache):
         engine.build(client, context, tag, {"BASE": base_tag, "PYTHON": env.python, "ENV_ID": env.id},
                      log_path, labels=labels)
         bases.check_machine(client, tag, env.python, env.arch)
+        if env.debian:  # the suite decides the versions: they must be what matrix.toml states
+            problem = _stack_problem(client, tag, env, f"Debian {env.debian}'s stack")
+            if problem:
+                raise BuildError(problem, hint=f"state the versions {env.debian} ships, or pick the suite that ships them")
     except HarnessError as exc:
         return Built(env.id, False, tag, seconds=time.monotonic() - start, error=exc.line(),
                      log_tail=_tail(log_path))
@@ -118,20 +133,27 @@ def use_image(client, env, cache):
             return Built(env.id, False, error=exc.line(), log_tail=_tail(cache.build_log(env.id)))
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+    problem = _stack_problem(client, tag, env, f"image {env.image}")
+    if problem:
+        return Built(env.id, False, error=problem)
+    return _checked(client, env, cache, Built(env.id, True, tag, cached=True, seconds=time.monotonic() - start))
+
+
+def _stack_problem(client, tag, env, what):
+    """Why the image's Python, scikit-learn, numpy or machine is not what matrix.toml states, or ''."""
     code, out, err = engine.run(client, tag, ["python", "-c", PROBE], user="10001:10001", network=False)
     try:
         found = json.loads(out.strip().splitlines()[-1]) if code == 0 else None
     except (ValueError, IndexError):
         found = None
     if not isinstance(found, dict):
-        return Built(env.id, False, error=f"image {env.image} has no `python` with numpy and scikit-learn: "
-                     f"{(err or out).strip()[-200:]}")
-    stated = {"python": env.python, "scikit-learn": env.sklearn, "numpy": env.numpy_pin,
-              "machine": bases.MACHINE[env.arch]}
+        return f"{what} has no `python` with numpy and scikit-learn: {(err or out).strip()[-200:]}"
+    stated = {"python": env.python, "scikit-learn": env.sklearn, "numpy": env.numpy_pin}
     wrong = [f"{k} {found.get(k)!r}, matrix.toml says {v!r}" for k, v in stated.items() if str(found.get(k)) != v]
-    if wrong:
-        return Built(env.id, False, error=f"image {env.image} is not what matrix.toml states: " + "; ".join(wrong))
-    return _checked(client, env, cache, Built(env.id, True, tag, cached=True, seconds=time.monotonic() - start))
+    machines = platforms.ACCEPTED_MACHINES.get(env.arch, (platforms.MACHINE[env.arch],))
+    if found.get("machine") not in machines:
+        wrong.append(f"machine {found.get('machine')!r}, matrix.toml says {platforms.MACHINE[env.arch]!r}")
+    return f"{what} is not what matrix.toml states: " + "; ".join(wrong) if wrong else ""
 
 
 def _checked(client, env, cache, built):
@@ -156,18 +178,19 @@ def build_all(client, matrix, locks, cache, say=print, jobs=2):
     base_of, base_error = {}, {}
 
     def base(key):
+        python, arch, packages = key
         try:
-            base_of[key] = bases.ensure_base(client, matrix.base, *key, cache, say=say)
+            base_of[key] = bases.ensure_base(client, matrix.base, python, arch, cache, say=say, packages=packages)
         except BuildError as exc:
             base_error[key] = exc.line()
             say(f"base python{key[0]} {key[1]}: FAILED: {exc.line()}")
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        list(pool.map(base, sorted({(env.python, env.arch) for env in matrix.envs if not env.image})))
+        list(pool.map(base, sorted({base_key(env) for env in matrix.envs if not env.image})))
     done = []
 
     def one(env):
-        key = (env.python, env.arch)
+        key = base_key(env)
         if env.image:
             built = use_image(client, env, cache)
         elif key in base_error:

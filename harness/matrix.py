@@ -8,7 +8,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import pins
+from . import bases, pins
 from .env_ids import format_id
 from .errors import ConfigError
 from .matrix_checks import Checker, suggest as _suggest
@@ -16,7 +16,11 @@ from .matrix_values import Known, Tolerance  # noqa: F401 - part of this module'
 from .inside.schema import FORMATS
 
 TOP_KEYS = ("formats", "base", "estimators", "tolerances", "known", "matrix", "environment")
-ENVIRONMENT_KEYS = ("name", "image", "requirements", "wheel", "scikit-learn", "python", "numpy", "arch", "matrices")
+ENVIRONMENT_KEYS = ("name", "image", "requirements", "wheel", "debian", "scikit-learn", "python", "numpy", "arch",
+                    "matrices")
+# Architectures an [[environment]] may name: the wheel table's, plus big-endian s390x, for which
+# PyPI has no scikit-learn wheels (Debian's packages have it).
+BROUGHT_ARCHES = pins.ARCHES + ("s390x",)
 SKLEARN_RE = re.compile(r"^\d+\.\d+(\.\d+)?((rc|a|b)\d+|\.dev\d+|\.post\d+)?$")
 NAME_RE = re.compile(r"^[a-z0-9]{1,24}$")
 MATRIX_KEYS = ("scikit-learn", "python", "numpy", "arch", "include", "exclude", "formats", "estimators")
@@ -41,6 +45,7 @@ class Env:
     label: str = ""   # where the stack came from, in the id, when not the wheel table: img<name>, ...
     requirements: tuple = ()  # pip requirements that replace the table's pins (a file's lines, a wheel)
     pre: bool = False  # whether pip may pick pre-releases (a 1.10.0rc1)
+    debian: str = ""  # a Debian suite whose own packages are the stack (python3-sklearn), e.g. bookworm
 
     @property
     def id(self):
@@ -164,9 +169,10 @@ def _environments(check, value, matrix_names):
             if key not in entry:
                 check.fail(where + (key,), f"missing {key!r}: an environment brought here states the stack it has "
                            "(checked against what is installed when it is used)")
-        kinds = [k for k in ("image", "requirements", "wheel") if k in entry]
+        kinds = [k for k in ("image", "requirements", "wheel", "debian") if k in entry]
         if len(kinds) > 1:
-            check.fail(where + (kinds[1],), f"give one of image, requirements or wheel, not {' and '.join(kinds)}")
+            check.fail(where + (kinds[1],), f"give one of image, requirements, wheel or debian, not "
+                       f"{' and '.join(kinds)}")
         name = check.string(entry["name"], where + ("name",))
         if not NAME_RE.match(name) or name in seen:
             check.fail(where + ("name",), f"expected a unique name of 1-24 lowercase letters and digits, got {name!r}")
@@ -180,15 +186,17 @@ def _environments(check, value, matrix_names):
         numpy = check.string(entry["numpy"], where + ("numpy",))
         if not re.match(r"^\d+\.\d+\.\d+$", numpy):
             check.fail(where + ("numpy",), f"expected an exact version such as '1.26.4', got {numpy!r}")
-        arch = entry.get("arch", "amd64")
-        if arch not in pins.ARCHES:
-            check.fail(where + ("arch",), f"unknown value {arch!r}{_suggest(arch, pins.ARCHES)}")
+        arches = entry.get("arch", "amd64")
+        arches = check.str_list(arches if isinstance(arches, list) else [arches], where + ("arch",),
+                                choices=BROUGHT_ARCHES)
         matrices = None
         if "matrices" in entry:
             matrices = check.str_list(entry["matrices"], where + ("matrices",), choices=sorted(matrix_names))
         kind = kinds[0] if kinds else "pypi"
-        image, reqs = "", ()
-        if kind == "image":
+        image, reqs, suite = "", (), ""
+        if kind == "debian":
+            suite = _suite(check, where, entry["debian"], python)
+        elif kind == "image":
             image = check.string(entry["image"], where + ("image",))
         elif kind == "requirements":
             reqs = _requirement_lines(check, where + ("requirements",), entry["requirements"])
@@ -197,10 +205,22 @@ def _environments(check, value, matrix_names):
             reqs = (str(wheel), f"numpy=={numpy}", "scipy")
         else:  # a release or pre-release from the registry, with the numpy stated
             reqs = (f"scikit-learn=={sklearn}", f"numpy=={numpy}", "scipy")
-        label = {"image": "img", "requirements": "req", "wheel": "whl", "pypi": "pypi"}[kind] + name
-        out.append((Env(sklearn, python, numpy, arch, numpy, "", image=image, label=label, requirements=reqs,
-                        pre=bool(SKLEARN_RE.match(sklearn).group(2))), matrices))
+        label = {"image": "img", "requirements": "req", "wheel": "whl", "pypi": "pypi", "debian": "deb"}[kind] + name
+        for arch in arches:
+            out.append((Env(sklearn, python, numpy, arch, numpy, "", image=image, label=label, requirements=reqs,
+                            pre=bool(SKLEARN_RE.match(sklearn).group(2)), debian=suite), matrices))
     return out
+
+
+def _suite(check, where, value, python):
+    """A Debian suite that carries the stated Python (its python3 is the stack's interpreter)."""
+    suite = check.string(value, where + ("debian",))
+    carried = {name: py for py, (name, _, _) in bases.SUITES.items()}
+    if suite not in carried:
+        check.fail(where + ("debian",), f"unknown suite {suite!r}{_suggest(suite, carried)}")
+    if carried[suite] != python:
+        check.fail(where + ("python",), f"Debian {suite} ships Python {carried[suite]}, not {python}")
+    return suite
 
 
 def _local_file(check, keypath, value):

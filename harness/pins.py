@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-ARCHES = ("amd64", "arm64")
+ARCHES = ("amd64", "arm64", "i386")  # i386: PyPI's 32-bit wheels, up to scikit-learn 1.0.2
 
 # First scikit-learn release built against numpy 2 (earlier wheels fail with "dtype size changed").
 FIRST_NUMPY2_SKLEARN = (1, 4, 2)

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import bases
+from . import bases, debian
 from .errors import DiskSpaceError
 from .layout import read_json, sha256_file, sha256_text, write_json
 from .inside.schema import SCHEMA_VERSION
@@ -27,7 +27,7 @@ TIERS = (
     (),
 )
 FORMAT_NEEDS = {"cloudpickle": ("cloudpickle",), "skops": ("skops",), "onnx": ("skl2onnx", "onnxruntime")}
-WHEEL_ARCH = {"amd64": "x86_64", "arm64": "aarch64"}
+WHEEL_ARCH = {"amd64": "x86_64", "arm64": "aarch64", "i386": "i686", "s390x": "s390x"}
 MIN_FREE_BYTES = 2 << 30
 
 
@@ -75,14 +75,16 @@ def platform_tags(arch, glibc):
     minor = int(glibc.split(".")[1])
     tags = [f"manylinux_2_{n}_{machine}" for n in range(minor, 4, -1)]
     tags.append(f"manylinux2014_{machine}")
-    if machine == "x86_64":
-        tags += ["manylinux2010_x86_64", "manylinux1_x86_64"]
+    if machine in ("x86_64", "i686"):
+        tags += [f"manylinux2010_{machine}", f"manylinux1_{machine}"]
     return tags
 
 
 def requirements(env, tier):
     """The requirement strings for one environment and optional tier: the table's pins, or those an
     environment brought by the user gives (its requirements file, its wheel, a pre-release)."""
+    if env.debian:  # the suite's stack, stated so that pip picks additions that fit it
+        return [f"scikit-learn=={env.sklearn}", f"numpy=={env.numpy_pin}", *tier]
     pins = list(env.requirements) or [f"scikit-learn=={env.sklearn}", f"numpy=={env.numpy_pin}",
                                       f"scipy=={env.scipy_pin}"]
     return [*pins, *CORE, *tier]
@@ -94,7 +96,8 @@ def pip_command(env, reqs, dest):
     cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--no-input",
            "--only-binary=:all:", "--python-version", env.python, "--implementation", "cp",
            "--abi", cp, "--dest", str(dest), *(["--pre"] if env.pre else [])]
-    for tag in platform_tags(env.arch, bases.glibc_for(env.python)):
+    arch = debian.RESOLVE_ARCH if env.debian else env.arch
+    for tag in platform_tags(arch, bases.glibc_for(env.python)):
         cmd += ["--platform", tag]
     return cmd + reqs
 
@@ -102,7 +105,8 @@ def pip_command(env, reqs, dest):
 def inputs_hash(env):
     """What a lock depends on: pins, tiers, platform and the resolver rules."""
     brought = [sha256_file(r) if r.endswith(".whl") else r for r in env.requirements]
-    return sha256_text(RESOLVER_VERSION, env.id, env.numpy_pin, env.scipy_pin, *brought,
+    stack = [env.debian, repr(debian.TIERS), repr(debian.PROVIDED)] if env.debian else []
+    return sha256_text(RESOLVER_VERSION, env.id, env.numpy_pin, env.scipy_pin, *brought, *stack,
                        bases.glibc_for(env.python), repr(TIERS), repr(CORE))[:16]
 
 
@@ -127,8 +131,9 @@ def _download(env, cache, inputs):
     log_path.parent.mkdir(parents=True, exist_ok=True)
     cache.pool.mkdir(parents=True, exist_ok=True)
     failures = {}
+    tiers = debian.TIERS if env.debian else TIERS
     with open(log_path, "w", encoding="utf-8") as log:
-        for tier in TIERS:
+        for tier in tiers:
             with tempfile.TemporaryDirectory(dir=cache.root, prefix=".dl-") as tmp:
                 cmd = pip_command(env, requirements(env, tier), tmp)
                 log.write("$ " + " ".join(cmd) + "\n")
@@ -138,6 +143,10 @@ def _download(env, cache, inputs):
                     failures[tier] = _last_error(log_path)
                     continue
                 wheels = tuple(_into_pool(Path(tmp), cache.pool))
+            if env.debian:
+                wheels = tuple(w for w in wheels if debian.kept(w[0]))
+                missing = tuple(sorted(debian.MISSING + _missing_formats(tier, failures, ("skops",))))
+                return Lock(env.id, inputs, wheels, missing, "", time.monotonic() - start)
             missing = _missing_formats(tier, failures)
             lock = Lock(env.id, inputs, wheels, missing, "", time.monotonic() - start)
             return _as_stated(env, lock)
@@ -167,14 +176,16 @@ def _into_pool(folder, pool):
         yield path.name, digest
 
 
-def _missing_formats(tier, failures):
-    """Formats whose packages the chosen tier lacks, each with pip's reason."""
-    richest = TIERS[0]
-    reason = failures.get(richest, "")
+def _missing_formats(tier, failures, formats=tuple(FORMAT_NEEDS)):
+    """Formats (of those given) whose packages the chosen tier lacks, each with pip's reason for the
+    smallest failed tier that had them (not a richer tier's reason, which may be another package's)."""
     out = []
     for fmt, needs in FORMAT_NEEDS.items():
-        if not set(needs) <= set(tier):
-            out.append((fmt, f"no installable wheels for {'+'.join(needs)}: {reason}".strip()))
+        if fmt not in formats or set(needs) <= set(tier):
+            continue
+        had = [t for t in failures if set(needs) <= set(t)]
+        reason = failures[min(had, key=len)] if had else ""
+        out.append((fmt, f"no installable wheels for {'+'.join(needs)}: {reason}".strip()))
     return tuple(sorted(out))
 
 

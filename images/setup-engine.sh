@@ -30,9 +30,13 @@ if [ ! -e /proc/sys/fs/binfmt_misc/status ]; then
   mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null \
     || log "warning: cannot mount binfmt_misc; arm64 environments will not run"
 fi
-if [ -e /proc/sys/fs/binfmt_misc/status ] && [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
-  update-binfmts --enable qemu-aarch64 2>/dev/null || log "warning: could not enable qemu-aarch64"
-fi
+# arm64 and s390x (big-endian) run through qemu; i386 needs no handler: the amd64 kernel runs
+# 32-bit binaries itself.
+for handler in qemu-aarch64 qemu-s390x; do
+  if [ -e /proc/sys/fs/binfmt_misc/status ] && [ ! -e /proc/sys/fs/binfmt_misc/$handler ]; then
+    update-binfmts --enable $handler 2>/dev/null || log "warning: could not enable $handler"
+  fi
+done
 
 if engine_answers; then
   log "engine already answers"
@@ -51,4 +55,7 @@ fi
 
 if [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
   log "arm64 emulation: $(head -n1 /proc/sys/fs/binfmt_misc/qemu-aarch64)"
+fi
+if [ -e /proc/sys/fs/binfmt_misc/qemu-s390x ]; then
+  log "s390x emulation: $(head -n1 /proc/sys/fs/binfmt_misc/qemu-s390x)"
 fi

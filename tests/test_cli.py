@@ -128,7 +128,7 @@ def test_bad_file_written_at_test_time(tmp_path):
     proc = run("--file", str(path), "list", "--json", cache=tmp_path / "cache")
     assert proc.returncode == 2 and proc.stdout == ""
     assert one_error_line(proc) == (f"error: {path}:4: matrix.default.arch: unknown value 'x86_64'; "
-                                    "did you mean 'amd64'? (allowed: amd64, arm64)")
+                                    "did you mean 'amd64'? (allowed: amd64, arm64, i386)")
 
 
 # harness.wheels, offline parts.
