@@ -165,6 +165,15 @@ def summary(model, note=""):
                   "|---|---:|---|---|"]
         lines += [f"| {md_text(c['cause'])} | {c['cells']:,} | {md_text(c['producers'][0])}–{md_text(c['producers'][1])} "
                   f"| {md_text(c['consumers'][0])}–{md_text(c['consumers'][1])} |" for c in model.causes[:10]]
+    if model.cross_arch:
+        lines += ["", "### Same versions, other architecture", "",
+                  "| saved in | loaded in | format | cells | not identical or close |", "|---|---|---|---:|---|"]
+        for pair in model.cross_arch:
+            broken = ", ".join(f"{md_text(b['estimator'])} ({md_text(b['cause'])})" for b in pair["broken"][:8])
+            more = f" and {len(pair['broken']) - 8} more" if len(pair["broken"]) > 8 else ""
+            lines.append(f"| {md_code(pair['producer'])} ({pair['words'][0]}) | {md_code(pair['consumer'])} "
+                         f"({pair['words'][1]}) | {md_text(pair['format'])} | {sum(pair['counts'].values()):,} "
+                         f"| {broken + more or 'none'} |")
     if model.failed_builds:
         lines += ["", f"### Environments that failed to build ({len(model.failed_builds)})", ""]
         lines += [f"- {md_code(e['id'])}: {md_text(e['problem'])}" for e in model.failed_builds]

@@ -17,15 +17,16 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import canaries, causes, results_file
+from . import canaries, causes, cross_arch, results_file
 from .env_ids import parse_id
+from .platforms import word_text
 from .errors import ResultsSchemaError
 from .inside.schema import FAMILIES, INPUTS, Status
 from .results_file import RESULTS_SCHEMA
 from .untrusted import UntrustedInput
 
 PENDING = "pending"
-PAGE_DATA_VERSION = 2  # of the page's embedded data; its script refuses any other
+PAGE_DATA_VERSION = 3  # of the page's embedded data; its script refuses any other
 STATUSES = Status.ORDER + (PENDING,)
 RANK = {s: i for i, s in enumerate(STATUSES)}
 OK = (Status.IDENTICAL, Status.CLOSE, Status.WARNING)
@@ -71,9 +72,16 @@ def version_key(text):
 
 
 def env_key(env):
-    """Group order of the axes: scikit-learn, then Python, numpy and architecture."""
-    return (version_key(env.get("sklearn", "")), version_key(env.get("python", "")),
+    """Group order of the axes: word (size and byte order), then scikit-learn, Python, numpy and
+    architecture: 32-bit and big-endian environments stand apart from the 64-bit little-endian ones."""
+    return (word_order(env.get("arch", "")), version_key(env.get("sklearn", "")), version_key(env.get("python", "")),
             version_key(env.get("numpy", "")), str(env.get("arch", "")), env["id"])
+
+
+def word_order(arch):
+    """64-bit little-endian first (most environments), then the others by name."""
+    text = word_text(arch)
+    return (text != "64-bit little-endian", text)
 
 
 def first_line(text, limit=TEXT_LIMIT):
@@ -296,6 +304,7 @@ class Model:
     canaries: list = field(default_factory=list)
     proof: dict = field(default_factory=dict)
     causes: list = field(default_factory=list)
+    cross_arch: list = field(default_factory=list)  # cross_arch.pairs: same versions, other architecture
 
     @property
     def cells(self):
@@ -447,7 +456,7 @@ def build(results, previous=None):
     groups["s"].append(len(keyed))
 
     env_rows = [[e["id"], str(e.get("sklearn")), str(e.get("python")), str(e.get("numpy")), str(e.get("arch")),
-                 e["state"], e["problem"]] for e in envs]
+                 e["state"], e["problem"], word_text(e.get("arch"))] for e in envs]
     data = {
         "v": PAGE_DATA_VERSION, "inputs": list(INPUTS), "matrix": matrix, "generated": generated, "previous": prev_generated,
         "statuses": list(STATUSES), "formats": formats, "envs": env_rows, "fams": fams, "est": est_names,
@@ -467,6 +476,7 @@ def build(results, previous=None):
     model.canaries = _canary_rows(results)
     model.causes = causes.group((r for r in rows if not r.get("producer_na")),
                                 {e["id"]: str(e.get("sklearn")) for e in envs})
+    model.cross_arch = cross_arch.pairs(results.get("cells", []))
     model.proof = results.get("proof") if isinstance(results.get("proof"), dict) else {}
     model.warnings = _warning_rows(warn_stats)
     model.changes = _change_rows(changes, envs, formats, est_names, matrix) if previous is not None else {}

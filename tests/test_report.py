@@ -336,7 +336,7 @@ def test_canaries_stand_apart_a_failed_proof_heads_the_page_and_stale_entries_sh
     assert "canary-scaled" not in data["est"]  # apart from the real cells
     calls = data["S"][data["r"]["m"][0] - 1]  # 1-based: 0 is no text
     assert calls.startswith("predict=IM....") and "predict@outside: mismatch: 1 of 60 labels differ" in calls
-    assert data["inputs"][:2] == ["fixed", "outside"] and data["v"] == 2
+    assert data["inputs"][:2] == ["fixed", "outside"] and data["v"] == 3
     summary = written.summary.read_text(encoding="utf-8")
     assert "did not prove it can fail" in summary and "1 cells return another output type" in summary
 
@@ -394,3 +394,30 @@ def test_diagonal_cells_that_test_no_judgement_are_counted_apart_on_the_page_and
     assert "This run did not prove it can fail" not in page
     assert "Not controls, counted apart: 1 refused" in page
     assert "1 refused diagonal cells counted apart" in written.summary.read_text(encoding="utf-8")
+
+
+def test_32_bit_and_big_endian_environments_are_grouped_apart_by_their_word(tmp_path):
+    envs = [env("1.3.2"), dict(env("1.3.2"), id="skl1.3.2-py3.11-deb12-s390x", arch="s390x"),
+            dict(env("1.0.2"), id="skl1.0.2-py3.11-np1-i386", arch="i386")]
+    write(tmp_path / results_file.NAME, results_of([], envs=envs))
+    data = page_data(report.render(tmp_path).html.read_text(encoding="utf-8"))
+    assert [(row[4], row[7]) for row in data["envs"]] == [
+        ("amd64", "64-bit little-endian"), ("i386", "32-bit little-endian"), ("s390x", "64-bit big-endian")]
+
+
+def test_same_versions_on_another_architecture_lists_what_breaks_there_and_why(tmp_path):
+    amd, be, other = "skl1.2.1-py3.11-deb12-amd64", "skl1.2.1-py3.11-deb12-s390x", "skl1.3.2-py3.11-np1-amd64"
+    envs = [dict(env("1.2.1"), id=amd), dict(env("1.2.1", arch="s390x"), id=be), env("1.3.2")]
+    error = {"type": "ValueError", "message": "Big-endian buffer not supported on little-endian compiler"}
+    cells = [cell(amd, be, "Ridge", "identical"), cell(amd, be, "KDTree", "load-error", error=error),
+             cell(be, amd, "Ridge", "close"), cell(amd, other, "Ridge", "mismatch"),  # not twins: left out
+             cell(amd, amd, "Ridge", "identical")]  # the diagonal: no other architecture
+    write(tmp_path / results_file.NAME, results_of(cells, envs=envs))
+    written = report.render(tmp_path)
+    model_pairs = [(p["producer"], p["consumer"], p["counts"], [b["estimator"] for b in p["broken"]])
+                   for p in report_model.build(report_model.load_results(tmp_path / results_file.NAME)).cross_arch]
+    assert model_pairs == [(amd, be, {"identical": 1, "load-error": 1}, ["KDTree"]), (be, amd, {"close": 1}, [])]
+    page, summary_md = written.html.read_text(encoding="utf-8"), written.summary.read_text(encoding="utf-8")
+    assert "Same versions, other architecture" in page and "64-bit big-endian" in page
+    row = [line for line in summary_md.splitlines() if line.startswith(f"| `{amd}`")][0]
+    assert "KDTree (ValueError" in row and "not supported on little" in row

@@ -2,8 +2,8 @@
 (function () {
   "use strict";
   const D = JSON.parse(document.getElementById("report-data").textContent);
-  if (D.v !== 2) {
-    document.body.insertBefore(document.createTextNode("This page's data has format " + D.v + "; its script reads format 2."), document.body.firstChild);
+  if (D.v !== 3) {
+    document.body.insertBefore(document.createTextNode("This page's data has format " + D.v + "; its script reads format 3."), document.body.firstChild);
     return;
   }
   const ST = D.statuses, NS = ST.length;
@@ -13,7 +13,7 @@
   const R = D.r, N = R.s.length, G = D.g, NG = G.p.length, NF = D.formats.length;
   const ROWS_PAGE = 100;
   const envs = D.envs.map((e, i) => ({ i: i, id: e[0], sklearn: e[1], python: e[2], numpy: e[3], arch: e[4],
-                                       state: e[5], problem: e[6] }));
+                                       state: e[5], problem: e[6], word: e[7] }));
   const NE = envs.length;
   const st = new Uint8Array(N), grp = new Int32Array(N), closeW = new Uint8Array(N);
   for (let i = 0; i < N; i++) st[i] = R.s.charCodeAt(i) - 97;
@@ -131,7 +131,7 @@
   }
 
   // ---- grids -------------------------------------------------------------------------------------
-  const LEVELS = [["scikit-learn", (e) => e.sklearn], ["Python", (e) => "py" + e.python],
+  const LEVELS = [["word", (e) => e.word], ["scikit-learn", (e) => e.sklearn], ["Python", (e) => "py" + e.python],
                   ["numpy", (e) => "np" + e.numpy], ["arch", (e) => e.arch]];
   function sameUpTo(a, b, level) {
     for (let l = 0; l <= level; l++) if (LEVELS[l][1](a) !== LEVELS[l][1](b)) return false;
@@ -178,7 +178,7 @@
   function buildGrid(f, list) {
     const table = el("table", { cls: "g" });
     const thead = el("thead"), tbody = el("tbody");
-    const groupStart = new Set(runs(list, 0).map((r) => r[0]).filter((k) => k > 0));
+    const groupStart = new Set(runs(list, 1).map((r) => r[0]).filter((k) => k > 0));
     for (let l = 0; l < LEVELS.length; l++) {
       const tr = el("tr");
       tr.appendChild(el("th", { cls: "lvl", colSpan: LEVELS.length, text: (l === 0 ? "saved in ↓  loaded in → " : "") + LEVELS[l][0] }));
