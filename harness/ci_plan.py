@@ -9,6 +9,9 @@ import json
 import sys
 
 RUNNERS = {"amd64": "ubuntu-latest", "arm64": "ubuntu-24.04-arm"}  # GitHub-hosted labels
+# Run on amd64 runners: i386 natively (the kernel runs 32-bit code), s390x under QEMU (no runner).
+ON_AMD64 = {"i386": False, "s390x": True}  # arch -> emulated
+EMULATED_SHARDS = 4  # load jobs per emulated consumer at least: QEMU runs a cell 5-10x slower
 
 
 def arch_of(env_id):
@@ -17,21 +20,27 @@ def arch_of(env_id):
 
 
 def job(env_id, arm64):
-    """The matrix entry of one environment: its runner, and whether it runs under QEMU."""
+    """The matrix entry of one environment: its runner, whether it runs under QEMU, and whether its
+    jobs need root and the engine setup (a debootstrapped base)."""
     arch = arch_of(env_id)
+    if arch in ON_AMD64:  # root: its base is debootstrapped (no registry image of that arch is used)
+        return {"env": env_id, "arch": arch, "runner": RUNNERS["amd64"], "qemu": ON_AMD64[arch], "root": True}
     emulated = arch != "amd64" and arm64 == "qemu"
     return {"env": env_id, "arch": arch, "runner": RUNNERS["amd64" if emulated else arch],
-            "qemu": emulated}
+            "qemu": emulated, "root": emulated}
 
 
 def plan(listing, matrix, shards=1, arm64="native"):
-    """(dumps, loads) job matrices for one matrix of a `list --json` listing."""
+    """(dumps, loads) job matrices for one matrix of a `list --json` listing; an emulated consumer
+    gets at least EMULATED_SHARDS load jobs."""
     if matrix not in listing:
         raise SystemExit(f"ci_plan: no matrix {matrix!r} in the listing (have: {', '.join(listing)})")
     envs = listing[matrix]["envs"]
     dumps = [job(env_id, arm64) for env_id in envs]
-    loads = [dict(entry, shard=f"{i}/{shards}", slot=f"{i}-of-{shards}")
-             for entry in dumps for i in range(1, shards + 1)]
+    loads = []
+    for entry in dumps:
+        count = max(shards, EMULATED_SHARDS) if entry["qemu"] else shards
+        loads += [dict(entry, shard=f"{i}/{count}", slot=f"{i}-of-{count}") for i in range(1, count + 1)]
     return {"include": dumps}, {"include": loads}
 
 

@@ -64,6 +64,17 @@ def test_plan_qemu_runs_arm64_on_amd64_runners():
     assert arm["runner"] == "ubuntu-latest" and arm["qemu"] is True and arm["arch"] == "arm64"
 
 
+def test_plan_runs_32_bit_natively_and_big_endian_emulated_in_more_shards_on_amd64_runners():
+    listing = {"arch": {"envs": ["skl1.2.1-py3.11-deb12-amd64", "skl1.2.1-py3.11-deb12-i386",
+                                 "skl1.2.1-py3.11-deb12-s390x"], "dropped": {}}}
+    dumps, loads = ci_plan.plan(listing, "arch", shards=1)
+    assert [(d["runner"], d["qemu"]) for d in dumps["include"]] == [
+        ("ubuntu-latest", False), ("ubuntu-latest", False), ("ubuntu-latest", True)]
+    shards = [j["shard"] for j in loads["include"] if j["arch"] == "s390x"]
+    assert shards == [f"{i}/{ci_plan.EMULATED_SHARDS}" for i in range(1, ci_plan.EMULATED_SHARDS + 1)]
+    assert [j["shard"] for j in loads["include"] if j["arch"] != "s390x"] == ["1/1", "1/1"]
+
+
 def test_plan_command_reads_list_json(tmp_path):
     listing = subprocess.run([sys.executable, "-m", "harness", "list", "--json", "--matrix", "quick"], cwd=REPO,
                              capture_output=True, text=True, check=True).stdout
