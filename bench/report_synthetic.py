@@ -59,6 +59,12 @@ POOL = [
     ("1.5.2", "3.12", "2", "arm64"), ("1.2.2", "3.11", "1", "amd64"), ("1.6.1", "3.11", "1", "amd64"),
     ("1.4.2", "3.11", "1", "arm64"), ("1.1.3", "3.9", "1", "amd64"), ("1.3.2", "3.12", "1", "amd64"),
 ]
+# More environments for the scale figure (a million cells is about 40 of them): the newer releases
+# on the Python versions and numpy majors of the full matrix, in a fixed order.
+POOL += [(skl, py, np_, arch) for skl in ("1.7.2", "1.8.0", "1.9.1", "1.0.2", "1.2.2", "0.24.2")
+         for py in ("3.11", "3.13", "3.14", "3.9") for np_ in ("2", "1") for arch in ("amd64", "arm64")
+         if (skl, py, np_, arch) not in POOL and not (np_ == "2" and skl in ("1.0.2", "1.2.2", "0.24.2"))
+         and not (np_ == "1" and py in ("3.13", "3.14"))][:30]
 NO_ONNX = {"QuantileRegressor", "PoissonRegressor", "RANSACRegressor", "NuSVR", "OneClassSVM", "IsolationForest",
            "StackingClassifier", "StackingRegressor", "LocalOutlierFactor-novelty", "CategoricalNB", "BernoulliRBM",
            "GaussianProcessClassifier", "IsotonicRegression", "Birch", "NMF", "FastICA", "KernelPCA",
