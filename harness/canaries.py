@@ -12,7 +12,7 @@ from .untrusted import UntrustedInput, confined, loads_bounded
 FOLDER = "canaries"
 MAX_SOURCE = 8 << 20  # bytes of the source estimator's outputs.json the host reads
 # Estimators whose pickle and outputs make the canaries, first present wins: integer labels and
-# probabilities, deterministic on every platform.
+# probabilities, deterministic on the fixed rows on every platform.
 SOURCES = ("LogisticRegression", "GaussianNB", "DecisionTreeClassifier", "KNeighborsClassifier")
 
 
@@ -112,6 +112,12 @@ def plan(folder, manifest):
     methods = source.get("methods") if isinstance(source, dict) else None
     if not isinstance(methods, dict):
         return []
+    # Only the fixed rows' calls: the other inputs take paths whose last bit is not the same from
+    # one process to the next (one row goes through BLAS's vector kernels, which depend on the
+    # input's alignment: LogisticRegression.decision_function on one row came out 1 ulp apart
+    # between the dump and a reload in the same environment). Those calls are the controls' to
+    # judge; a canary's outcome must be the one its change makes.
+    methods = {name: rec for name, rec in methods.items() if "@" not in name}
     out = []
 
     def add(name, expected, changed_methods, type_change=False, artifact=b""):

@@ -107,3 +107,25 @@ def test_a_planted_link_gets_no_canary_written(tmp_path):
     with pytest.raises(UntrustedInput):  # loads._write_canaries catches it: that producer gets none
         canaries.write(folder, canaries.plan(folder, manifest))
     assert not any(outside.iterdir())
+
+
+def test_a_canary_judges_the_fixed_rows_only_so_one_row_s_last_bit_cannot_flip_it(tmp_path):
+    # As seen with OpenBLAS: a single row's decision_function 1 ulp apart between dump and reload.
+    folder, manifest, honest = producer_folder(tmp_path)
+    honest["methods"]["decision_function@single-row"] = {"dtype": "float64", "shape": [1], "data": [0.1]}
+    raw = json.dumps(honest).encode()
+    (folder / "LogisticRegression/outputs.json").write_bytes(raw)
+    manifest["estimators"][0]["outputs"]["sha256"] = hashlib.sha256(raw).hexdigest()
+    made = {c.name: c for c in canaries.plan(folder, manifest)}
+    assert all("@" not in call for c in made.values() for call in json.loads(c.outputs_bytes)["methods"])
+    dtype = made["canary-dtype"]
+    cell = Cell("k", "p", dtype.name, "pickle", "p/" + dtype.file, "p/" + dtype.outputs, dtype.sha256, dtype.cls,
+                None, dtype.task, dtype.outputs_sha256, dtype.expected)
+    child = {"load": "ok", "warnings": [], "methods": {
+        "predict": npy(honest["methods"]["predict"]["data"], np.int64),
+        "predict_proba": npy(honest["methods"]["predict_proba"]["data"], np.float64),
+        "decision_function@single-row": npy([np.nextafter(0.1, 1.0)], np.float64)}}
+    line = judge.judge(cell, "p", {"child": json.dumps(child), "outcome": {"exit_code": 0}},
+                       json.loads(dtype.outputs_bytes), TOL, 60)
+    record = dict(line, consumer="p", canary={"status": dtype.expected, "type_change": dtype.type_change})
+    assert record["status"] == "identical" and canaries.verdict(record) is None
