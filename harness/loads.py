@@ -78,24 +78,27 @@ class Plan:
 
 def _write_canaries(tree, producer):
     """The canaries of a producer's dump, written into its folder before its own load; a folder
-    that would lead them elsewhere (a planted link) gets none, and the report says so."""
+    that would lead them elsewhere (a planted link) gets none, and the report says so. Returns
+    what identifies them (their artifacts' and records' hashes), for the consumer's plan inputs."""
     manifest = cells_mod.read_manifest(tree.manifest(producer))
     if manifest is None:
-        return
+        return []
     try:
-        canaries.write(tree.artifacts(producer), canaries.plan(tree.artifacts(producer), manifest))
+        made = canaries.plan(tree.artifacts(producer), manifest)
+        canaries.write(tree.artifacts(producer), made)
     except (OSError, UntrustedInput):
-        pass
+        return []
+    return [[c.name, c.sha256, c.outputs_sha256] for c in made]
 
 
 def plan_env(matrix, env, built, producers, tree, only=None):
     """Which cells of a consumer are missing from its results file (only: recompute matching cells)."""
     if not built.ok:
         return Plan((), 0, ())
-    if env.id in producers:
-        _write_canaries(tree, env.id)
+    # The canaries are made from the dump but not listed in its manifest: their records are inputs too.
+    made = _write_canaries(tree, env.id) if env.id in producers else []
     cells_mod.repair_tail(tree.results(env.id))
-    inputs = plan_inputs(matrix, built, producers, tree)
+    inputs = plan_inputs(matrix, built, producers, tree, made)
     stamp = tree.complete_stamp(env.id)
     if not only and stamp and stamp.get("inputs") == inputs and stamp.get("files") == _files(tree, env.id):
         # Nothing the wanted cells come from changed, nor the results that held them all.
@@ -112,11 +115,12 @@ def plan_env(matrix, env, built, producers, tree, only=None):
     return Plan(wanted, len(done), todo, inputs=inputs)
 
 
-def plan_inputs(matrix, built, producers, tree):
+def plan_inputs(matrix, built, producers, tree, canaries_made=()):
     """A hash of what a consumer's wanted cells are computed from: its identity, the inside code
-    and judge, the tolerances, the shard, and each producer's manifest (replaced by every dump)."""
+    and judge, the tolerances, the shard, each producer's manifest (replaced by every dump) and
+    the canaries of its own dump."""
     parts = [built.identity, inside_hash(), list(tree.shard or ()), repr(matrix.tolerance),
-             repr(matrix.format_tolerances)]
+             repr(matrix.format_tolerances), list(canaries_made)]
     for producer in producers:
         info = tree.manifest(producer).stat()
         parts.append([producer, info.st_size, info.st_mtime_ns, info.st_ino])

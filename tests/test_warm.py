@@ -80,3 +80,16 @@ def test_merge_and_report_are_current_until_an_input_or_output_changes(tmp_path)
     freshness.record(two, tree, [], results)
     other = type(two)(**{**two.__dict__, "formats": ("skops",)})  # another matrix definition
     assert freshness.current(other, tree, []) is None
+
+
+def test_canaries_made_anew_make_a_complete_consumer_plan_again(tmp_path, monkeypatch):
+    # A canary's record is rewritten from the dump (not listed in its manifest): the stamp must see it.
+    two, tree, producer, consumer = _dumped(tmp_path)
+    made = [["canary-dtype", "a" * 64, "b" * 64]]
+    monkeypatch.setattr(loads, "_write_canaries", lambda tree, env_id: list(made))
+    built = Built(producer, True, "img:1")  # the producer loads its own dump, canaries included
+    plan = loads.plan_env(two, two.env(producer), built, [producer], tree)
+    stamped = loads.plan_inputs(two, built, [producer], tree, made)
+    assert plan.inputs == stamped
+    made[0][2] = "c" * 64  # the canary's record changed, its dump did not
+    assert loads.plan_env(two, two.env(producer), built, [producer], tree).inputs != stamped
