@@ -3,6 +3,7 @@
 import contextlib
 import fcntl
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,8 +123,15 @@ class RunTree:
         return self.root / "status" / f"{stage}-{env_id}.json"
 
     def save_status(self, stage, record):
-        """Record a stage's outcome for an environment (merge reads these)."""
-        write_json(self.status(stage, record["env_id"]), record)
+        """Record a stage's outcome for an environment (merge reads these); the same outcome again
+        leaves the file as it is, so that a run with nothing changed finds the merge current."""
+        path = self.status(stage, record["env_id"])
+        try:
+            if read_status(path) == json.loads(json.dumps(record)):
+                return
+        except (OSError, ValueError):  # UntrustedInput among them: written anew
+            pass
+        write_json(path, record)
 
     def load_status(self, stage, env_id):
         """A stage's recorded outcome, or None; one that cannot be read (merged from another machine) is a failure."""

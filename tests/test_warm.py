@@ -93,3 +93,18 @@ def test_canaries_made_anew_make_a_complete_consumer_plan_again(tmp_path, monkey
     assert plan.inputs == stamped
     made[0][2] = "c" * 64  # the canary's record changed, its dump did not
     assert loads.plan_env(two, two.env(producer), built, [producer], tree).inputs != stamped
+
+
+def test_the_same_stage_outcome_again_leaves_its_status_file_alone(tmp_path):
+    # Status files are merge inputs: rewriting an unchanged outcome made every warm run merge again.
+    from harness.store import RunTree
+
+    tree = RunTree(tmp_path / "tree")
+    record = {"env_id": "e", "ok": True, "seconds": 0.0, "cached": True}
+    tree.save_status("build", record)
+    before = tree.status("build", "e").stat()
+    tree.save_status("build", dict(record))
+    after = tree.status("build", "e").stat()
+    assert (before.st_ino, before.st_mtime_ns) == (after.st_ino, after.st_mtime_ns)
+    tree.save_status("build", dict(record, ok=False))
+    assert tree.load_status("build", "e")["ok"] is False
