@@ -305,9 +305,11 @@ def _run_loader(runner, matrix, env, built, groups, tree, records, out, cell_tim
             if keep is not None:
                 keep[groups[i][0].key] = record
             memo = judge.Memo()  # the record is parsed and decoded once for all its judgements
-            for cell in groups[i]:
+            for n, cell in enumerate(groups[i]):
                 tol = matrix.tolerance_for(cell.format)
                 line = judge.judge(cell, env.id, record, records.get(cell), (tol.rtol, tol.atol), cell_timeout, memo)
+                if n == 0 and isinstance(record.get("seconds"), (int, float)):
+                    line["seconds"] = record["seconds"]  # the loader's time for the load, once per group
                 if cell.producer != env.id and not cell.canary and hasattr(records, "own"):
                     _add_refit(line, cell, env.id, record, records.own(env.id, cell.estimator), (tol.rtol, tol.atol),
                                cell_timeout, memo)

@@ -157,12 +157,14 @@ def test_each_identical_artifact_is_judged_against_its_own_producer(tmp_path):
     twin = cells_mod.Cell("twin", "p-arm64", "E0", "cloudpickle", "p-arm64/m.pkl", "p-arm64/o.json", cells[0].sha256,
                           "sklearn.X", None, "classification",
                           hashlib.sha256((twin_dir / "o.json").read_bytes()).hexdigest())
-    runner = FakeRunner([lambda t: FakeStream([READY, _answer(t[0], 0)])])
+    runner = FakeRunner([lambda t: FakeStream([READY, dict(_answer(t[0], 0), seconds=0.25)])])
     plan = loads.Plan((cells[0], twin), 0, (cells[0], twin))
     assert loads.load_env(runner, matrix, env, built, plan, tree).ok
     assert len(runner.tasks[0]["cells"]) == 1  # loaded once
     got = cells_mod.read_results(tree.results("c"))
     assert got["k0"]["status"] == Status.IDENTICAL and got["twin"]["status"] == Status.MISMATCH
+    # The loader's time is the load's: on one line of the group, so that sums count it once.
+    assert [line.get("seconds") for line in (got["k0"], got["twin"])] == [0.25, None]
 
 
 class AnsweringRunner(FakeRunner):
