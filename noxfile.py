@@ -8,7 +8,7 @@ from pathlib import Path
 import nox
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness.matrix import load as load_matrix  # noqa: E402  (needs the path above)
+from harness.config.matrix import load as load_matrix  # noqa: E402  (needs the path above)
 
 nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["tests"]

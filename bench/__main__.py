@@ -10,8 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-from harness import matrix as matrix_mod
-from harness.layout import Cache, write_json
+from harness.config import matrix as matrix_mod
+from harness.core.cache import Cache
+from harness.core.files import write_json
 
 BENCH = Path(__file__).resolve().parent
 PARTS = ("load", "incremental", "whole", "builds", "report")
@@ -19,7 +20,7 @@ PARTS = ("load", "incremental", "whole", "builds", "report")
 
 def _load(args):
     from bench import load_speed
-    from harness.pipeline import Run
+    from harness.workflow import Run
 
     run = Run(matrix_mod.load(BENCH / "bench.toml", "load"), backend="docker",
               reports=Cache.default().root / "bench" / "reports")

@@ -1,5 +1,5 @@
 """The CPU qemu-user emulates, qemu's default "max" against the Neoverse N1 the harness names
-(harness/numerics.py EMULATED_CPU), in one arm64 image: seconds to import scikit-learn, to fit a
+(harness/envs/numerics.py EMULATED_CPU), in one arm64 image: seconds to import scikit-learn, to fit a
 few estimators and to make the calls a cell makes. python bench/emulated_cpu.py IMAGE
 
 IMAGE is an arm64 environment image (e.g. sklmatrix/skl1.9.1-py3.13-np2-arm64:<tag>); the two

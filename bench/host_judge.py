@@ -17,8 +17,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness import judge  # noqa: E402
-from harness.cells import Cell  # noqa: E402
+from harness.results import judge  # noqa: E402
+from harness.results.cells import Cell  # noqa: E402
 from harness.inside.schema import INPUTS  # noqa: E402
 
 METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function", "apply")

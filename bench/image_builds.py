@@ -4,9 +4,9 @@ import dataclasses
 import shutil
 import time
 
-from harness import bases, engine, images
-from harness.layout import Cache
-from harness.pipeline import resolve_stage
+from harness.envs import bases, engine, images
+from harness.core.cache import Cache
+from harness.workflow import resolve_stage
 
 TAG = "sklmatrix-bench/{env}:nocache"
 

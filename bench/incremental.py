@@ -4,8 +4,8 @@ import dataclasses
 import tempfile
 import time
 
-from harness import cells as cells_mod
-from harness.pipeline import Run
+from harness.results import cells as cells_mod
+from harness.workflow import Run
 
 
 def _whole(matrix, reports):

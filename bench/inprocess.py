@@ -11,11 +11,12 @@ import time
 import warnings
 
 sys.path.insert(0, "/opt/harness")
-from inside import isolate  # noqa: E402
+from inside.load import isolate  # noqa: E402
 
 isolate.limit_threads_env()
 isolate.warm_up()  # the same imports the load stage does once, outside the timed loop
-from inside import data, loaders  # noqa: E402
+from inside import data  # noqa: E402
+from inside.load import loaders  # noqa: E402
 from inside.load import read_tasks  # noqa: E402
 
 

@@ -7,12 +7,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import cells as cells_mod
-from harness import engine, loads, merge, trust
+from harness.results import cells as cells_mod
+from harness.envs import engine
+from harness.stages import load as loads, trust
+from harness.report import collect as merge
 from harness.inside.schema import SCHEMA_VERSION
-from harness.layout import write_json
-from harness.runner import THREAD_ENV, Limits
-from harness.store import INSIDE, inside_hash
+from harness.core.files import write_json
+from harness.envs.runner import THREAD_ENV, Limits
+from harness.stages.tree import INSIDE, inside_hash
 
 BENCH = Path(__file__).resolve().parent
 CONSUMER = "skl1.6.1-py3.11-np2-amd64"

@@ -38,7 +38,7 @@ def measure(sizes, chromium=None):
     """{size: {"grid_s", "ready_s", "html_mb"}}."""
     from playwright.sync_api import sync_playwright
 
-    from harness import report
+    from harness.report import render as report
 
     chromium = chromium or shutil.which("chromium") or "/usr/bin/chromium"
     out = {}

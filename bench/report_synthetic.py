@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 SCHEMA = 2  # SCHEMA_VERSION of harness/inside/schema.py: the schema of each cell's record
-RESULTS_SCHEMA = 3  # harness/results_file.py: the report refuses any other results file
+RESULTS_SCHEMA = 3  # harness/results/file.py: the report refuses any other results file
 FORMATS = ("pickle", "pickle-p5", "joblib", "joblib-z", "cloudpickle", "skops", "onnx")
 PICKLING = ("pickle", "pickle-p5", "joblib", "joblib-z", "cloudpickle")
 
@@ -271,7 +271,7 @@ def make_previous(results, seed=1, flip=0.01):
 def write_tree(root, n_cells=10_000, seed=0, payload=None, previous=True):
     """Write root/results.json.gz (and root/previous-results.json.gz) and return the results dict."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from harness import results_file
+    from harness.results import file as results_file
 
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -285,7 +285,7 @@ def write_tree(root, n_cells=10_000, seed=0, payload=None, previous=True):
 def measure(size, base=None):
     """Render a synthetic tree of size cells: {"seconds", "html_mb", "json_mb", "summary_kb", "cells"}."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from harness import report
+    from harness.report import render as report
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(base or tmp) / f"synthetic-{size}"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness import results_file  # noqa: E402
+from harness.results import file as results_file  # noqa: E402
 
 
 def _timed(action):

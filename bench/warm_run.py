@@ -12,10 +12,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness import freshness, hashcache, matrix as matrix_mod  # noqa: E402
-from harness.layout import sha256_file  # noqa: E402
-from harness.pipeline import Run  # noqa: E402
-from harness.store import RunTree  # noqa: E402
+from harness.stages import freshness, hashcache
+from harness.config import matrix as matrix_mod  # noqa: E402
+from harness.core.files import sha256_file  # noqa: E402
+from harness.workflow import Run  # noqa: E402
+from harness.stages.tree import RunTree  # noqa: E402
 
 
 def _timed_run(matrix, reports):

@@ -2,8 +2,8 @@
 
 import time
 
-from harness.layout import read_json
-from harness.pipeline import Run
+from harness.core.files import read_json
+from harness.workflow import Run
 
 
 def shares(stages):

@@ -4,11 +4,11 @@ import argparse
 import json
 import sys
 
-from . import matrix as matrix_mod
-from .errors import HarnessError, ProofError, ResolutionError, SelectionError
-from .layout import read_json
-from .selection import select
-from .untrusted import term_text
+from .config import matrix as matrix_mod
+from .core.errors import HarnessError, ProofError, ResolutionError, SelectionError
+from .core.files import read_json
+from .config.selection import select
+from .core.untrusted import term_text
 
 
 USAGE_EXIT = 64  # EX_USAGE: argparse's own 2 would read as a matrix.toml mistake
@@ -114,7 +114,7 @@ def cmd_list(args):
 
 def cmd_resolve(args):
     """Resolve wheels; print one line per environment."""
-    from .pipeline import resolve_stage
+    from .workflow import resolve_stage
 
     m = matrix_mod.load(args.file, args.matrix)
     locks = resolve_stage(select(m, args.envs), jobs=args.jobs, refresh=args.refresh)
@@ -129,9 +129,9 @@ def cmd_resolve(args):
 
 def _run(args):
     """A pipeline Run of the selected environments."""
-    from .pipeline import Run
+    from .workflow import Run
 
-    from .combine import parse_shard
+    from .results.combine import parse_shard
 
     m = matrix_mod.load(args.file, args.matrix)
     shard = parse_shard(args.shard) if getattr(args, "shard", None) else None
@@ -169,7 +169,7 @@ def cmd_run(args):
 def cmd_check(args):
     """Inspect each file; unless --inspect, load it in every selected consumer and judge it.
     Exit 0 when every consumer passed, 1 when one did not, 3 for a file that is no model."""
-    from . import check, inspection
+    from .byo import check, inspection
 
     for path in args.files:
         try:
@@ -182,7 +182,7 @@ def cmd_check(args):
             print(json.dumps(info, indent=1) if args.json else "\n".join(term_text(x) for x in inspection.lines(info)))
     if args.inspect:
         return 0
-    from .pipeline import Run
+    from .workflow import Run
 
     m = matrix_mod.load(args.file, args.matrix)
     consumers = check.select_consumers(m, args.consumers)
@@ -202,8 +202,8 @@ def cmd_check(args):
 
 def cmd_merge(args):
     """Combine shards' trees into this machine's tree, then write results.json.gz and the report."""
-    from .combine import combine
-    from .store import RunTree
+    from .results.combine import combine
+    from .stages.tree import RunTree
 
     tree = RunTree.for_matrix(matrix_mod.load(args.file, args.matrix), args.reports)
     skipped = []
@@ -216,9 +216,10 @@ def cmd_merge(args):
 
 def cmd_report(args):
     """Merge and render without running anything."""
-    from . import merge, report, wheels
-    from .layout import Cache
-    from .store import RunTree
+    from .report import collect as merge, render as report
+    from .envs import wheels
+    from .core.cache import Cache
+    from .stages.tree import RunTree
 
     m = matrix_mod.load(args.file, args.matrix)
     tree = RunTree.for_matrix(m, args.reports)

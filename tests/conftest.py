@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import engine
-from harness.errors import EngineUnavailable
-from harness.layout import Cache
+from harness.envs import engine
+from harness.core.errors import EngineUnavailable
+from harness.core.cache import Cache
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"

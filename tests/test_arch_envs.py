@@ -5,9 +5,10 @@ import textwrap
 
 import pytest
 
-from harness import bases, debian, images, matrix, wheels
-from harness.env_ids import parse_id
-from harness.errors import ConfigError
+from harness.envs import bases, images, wheels
+from harness.config import debian, matrix
+from harness.config.env_ids import parse_id
+from harness.core.errors import ConfigError
 
 DEBIAN = textwrap.dedent("""
     [[environment]]

@@ -6,9 +6,11 @@ import subprocess
 import pytest
 
 from conftest import REPO, exclusive
-from harness import matrix, pipeline, venvs
-from harness.errors import EngineUnavailable
-from harness.layout import Cache
+from harness.config import matrix
+from harness import workflow as pipeline
+from harness.envs import venvs
+from harness.core.errors import EngineUnavailable
+from harness.core.cache import Cache
 
 NO_ENGINE = "unix:///nonexistent/docker.sock"
 
@@ -33,7 +35,7 @@ def test_venv_backend_names_what_it_cannot_cover():
     built = venvs.build_env(arm, None, Cache.default())
     assert not built.ok and "arm64" in built.error and "setup-engine" in built.error
     missing = dataclasses.replace(arm, arch="amd64", python="3.99")
-    from harness.wheels import Lock
+    from harness.envs.wheels import Lock
 
     built = venvs.build_env(missing, Lock(missing.id, "x"), Cache.default())
     assert not built.ok and "no Python 3.99" in built.error
@@ -57,7 +59,7 @@ def test_ctrl_c_removes_the_containers_the_other_workers_wait_on():
     import threading
     import time
 
-    from harness.runner import run_stoppably
+    from harness.envs.runner import run_stoppably
 
     release, stopped = threading.Event(), []
 
@@ -78,7 +80,7 @@ def test_ctrl_c_removes_the_containers_the_other_workers_wait_on():
 
 
 def test_the_costliest_work_starts_first_and_results_keep_their_order():
-    from harness.runner import run_stoppably
+    from harness.envs.runner import run_stoppably
 
     started = []
 

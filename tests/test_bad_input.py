@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import DATA, REPO
-from harness import results_file
+from harness.results import file as results_file
 from harness.inside.schema import SCHEMA_VERSION
 
 BAD = DATA / "bad"
@@ -144,7 +144,7 @@ def test_bad_input(case, tmp_path):
 def test_every_kind_has_its_own_exit_code():
     codes = {case[4] for case in CASES}
     assert codes == {2, 3, 4, 8, 9, 64} and len(CASES) >= 25
-    from harness import errors
+    from harness.core import errors
 
     kinds = [cls for cls in vars(errors).values() if isinstance(cls, type) and issubclass(cls, errors.HarnessError)
              and cls is not errors.HarnessError]

@@ -6,11 +6,11 @@ import textwrap
 import pytest
 
 from conftest import DATA, exclusive
-from harness import cells as cells_mod
-from harness import matrix
-from harness.errors import ConfigError
-from harness.layout import Cache
-from harness.pipeline import Run
+from harness.results import cells as cells_mod
+from harness.config import matrix
+from harness.core.errors import ConfigError
+from harness.core.cache import Cache
+from harness.workflow import Run
 
 BROUGHT = textwrap.dedent("""
     [[environment]]
@@ -78,7 +78,7 @@ def test_an_existing_image_is_a_producer_and_a_consumer(docker_client, tmp_path)
 
 @pytest.mark.container
 def test_a_requirements_file_a_local_wheel_and_a_pre_release_are_environments_too(docker_client, tmp_path):
-    from harness import merge
+    from harness.report import collect as merge
 
     base = Run(matrix.load(DATA / "two-envs.toml", "two"), backend="docker", reports=tmp_path / "base")
     with exclusive("build-two-envs"):

@@ -9,9 +9,9 @@ import json
 import numpy as np
 import pytest
 
-from harness import canaries, judge, proof
-from harness.cells import Cell
-from harness.untrusted import UntrustedInput
+from harness.results import canaries, judge, proof
+from harness.results.cells import Cell
+from harness.core.untrusted import UntrustedInput
 
 TOL = (1e-7, 1e-10)
 CLS = "sklearn.linear_model._logistic.LogisticRegression"

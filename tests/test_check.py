@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from conftest import DATA, REPO, exclusive
-from harness import check, inspection, matrix
-from harness.errors import SelectionError
-from harness.pipeline import Run
+from harness.byo import check, inspection
+from harness.config import matrix
+from harness.core.errors import SelectionError
+from harness.workflow import Run
 
 sklearn = pytest.importorskip("sklearn")
 

@@ -1,4 +1,4 @@
-"""The command line (list, selection errors) plus the offline parts of harness.wheels and harness.layout."""
+"""The command line (list, selection errors) plus the offline parts of harness.envs.wheels and harness.core.files."""
 
 import json
 import os
@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import cli, layout, wheels
-from harness.matrix import Env, load_all
+from harness import cli
+from harness.core import files as layout
+from harness.envs import wheels
+from harness.config.matrix import Env, load_all
 
 ROOT = Path(__file__).resolve().parents[1]
 MATRIX = ROOT / "matrix.toml"
@@ -85,10 +87,10 @@ def test_resolve_nope_id_in_process_touches_nothing(monkeypatch, tmp_path, capsy
     def forbidden(*args, **kwargs):
         raise AssertionError("network, pip or resolution reached before the selection was checked")
 
-    import harness.pipeline
+    import harness.workflow
 
     monkeypatch.setenv("SKLMATRIX_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(harness.pipeline, "resolve_stage", forbidden)
+    monkeypatch.setattr(harness.workflow, "resolve_stage", forbidden)
     monkeypatch.setattr(wheels, "resolve_all", forbidden)
     monkeypatch.setattr(subprocess, "run", forbidden)
     monkeypatch.setattr(socket, "create_connection", forbidden)
@@ -131,7 +133,7 @@ def test_bad_file_written_at_test_time(tmp_path):
                                     "did you mean 'amd64'? (allowed: amd64, arm64, i386)")
 
 
-# harness.wheels, offline parts.
+# harness.envs.wheels, offline parts.
 
 def test_platform_tags_amd64():
     tags = wheels.platform_tags("amd64", "2.36")
@@ -185,7 +187,7 @@ def test_pip_command_is_binary_only_for_the_target(tmp_path):
     assert cmd[-5:] == wheels.requirements(ENV, ())
 
 
-# harness.layout.write_json.
+# harness.core.files.write_json.
 
 def test_write_json_round_trip_and_no_leftovers(tmp_path):
     path = tmp_path / "deep" / "er" / "lock.json"

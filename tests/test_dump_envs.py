@@ -5,9 +5,9 @@ import dataclasses
 import pytest
 
 from conftest import REPO, exclusive
-from harness import matrix
+from harness.config import matrix
 from harness.inside.schema import FORMATS
-from harness.pipeline import Run
+from harness.workflow import Run
 from test_inside_dump import DATA_HASH
 
 DEFAULT = matrix.load(REPO / "matrix.toml", "default")
@@ -24,7 +24,7 @@ def test_catalogue_dumps_every_format(env, docker_client, tmp_path):
     assert dumped.ok, dumped.error
     manifest = run.tree.load_status("dump", env.id)
     assert manifest["ok"] and manifest["artifacts"] >= 300
-    from harness.layout import read_json
+    from harness.core.files import read_json
 
     manifest = read_json(run.tree.manifest(env.id))
     assert manifest["data_hash"] == DATA_HASH

@@ -4,8 +4,9 @@ it is read through an attach, not by following the engine's log file, which rota
 import pytest
 
 from conftest import exclusive
-from harness import bases, engine, platforms
-from harness.layout import Cache
+from harness.envs import bases, engine
+from harness.core import platforms
+from harness.core.cache import Cache
 
 LINES, WIDTH = 20_000, 2_000  # 40 MB: hundreds of rotations of a 64 kB log
 

@@ -1,7 +1,7 @@
-"""Environment ids are written and read in one place (harness/env_ids.py)."""
+"""Environment ids are written and read in one place (harness/config/env_ids.py)."""
 
-from harness import matrix as matrix_mod
-from harness.env_ids import format_id, parse_id
+from harness.config import matrix as matrix_mod
+from harness.config.env_ids import format_id, parse_id
 
 from conftest import DATA
 

@@ -5,8 +5,9 @@ import dataclasses
 import pytest
 
 from conftest import DATA, exclusive
-from harness import bases, engine, images, matrix, wheels
-from harness.pipeline import build_stage
+from harness.envs import bases, engine, images, wheels
+from harness.config import matrix
+from harness.workflow import build_stage
 
 
 def _two():

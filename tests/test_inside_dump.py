@@ -15,9 +15,10 @@ if str(REPO) not in sys.path:  # the tests import harness.* whether or not pytes
 
 pytest.importorskip("sklearn")
 
-from harness.inside import catalogue, data, dump, formats, schema  # noqa: E402
-from harness.inside.entry import Entry  # noqa: E402
-from harness.inside.outputs import encode_array  # noqa: E402
+from harness.inside import catalogue, data, dump, schema
+from harness.inside.dump import formats  # noqa: E402
+from harness.inside.catalogue.entry import Entry  # noqa: E402
+from harness.inside.dump.outputs import encode_array  # noqa: E402
 
 # sha256 of every fixed dataset; it must never change silently: every stored artifact's
 # reference outputs were computed on these bytes.
@@ -66,7 +67,7 @@ def test_sparse_and_multioutput_tasks_hold_the_dense_rows():
 
 def test_variants_fit_the_other_ways_or_say_why_not(tmp_path):
     import numpy as np
-    from harness.inside import catalogue_variants
+    from harness.inside.catalogue import variants as catalogue_variants
 
     base = catalogue.select(catalogue.entries(), ["Ridge", "LogisticRegression", "StandardScaler"])
     entries = catalogue_variants.variants(base)
@@ -84,7 +85,7 @@ def test_variants_fit_the_other_ways_or_say_why_not(tmp_path):
     # The weights reach fit: the weighted model is another model.
     weighted = [e for e in entries if e.name == "Ridge.weighted"][0]
     ds = data.dataset("regression")
-    from harness.inside import outputs
+    from harness.inside.dump import outputs
     est = outputs.fit(weighted, ds)[0]
     plain = outputs.fit(base[[b.name for b in base].index("Ridge")], ds)[0]
     assert not np.allclose(est.coef_, plain.coef_)

@@ -61,7 +61,7 @@ def cells_of(artdir, producer):
 
 def _cell(task):
     """The host's Cell of a task dict of cells_of."""
-    from harness.cells import Cell
+    from harness.results.cells import Cell
     return Cell(task["key"], task["producer"], task["estimator"], task["format"], task["file"],
                 task["outputs"], task["sha256"], task["class"], None, task["task"])
 
@@ -70,7 +70,8 @@ def run_load(tmp_path, artdir, cells, python=sys.executable, timeout=30, memory=
              env_extra=None, name="results"):
     """Run the loader as a subprocess and judge its records as the host does;
     (process, {key: line}, lines in channel order)."""
-    from harness import judge, trust
+    from harness.results import judge
+    from harness.stages import trust
 
     outputs = dict((c["outputs"], json.loads((artdir / c["outputs"]).read_text())) for c in cells)
     tasks = tmp_path / ("tasks-%s.json" % name)
@@ -265,8 +266,8 @@ def test_bad_tasks_and_usage_exit_2(tmp_path):
 def old_venv():
     """The oldest default environment (Python 3.9, scikit-learn 0.24.2) as a venv from the
     project's own wheelhouse: the inside code must run there."""
-    from harness import matrix
-    from harness.pipeline import build_stage
+    from harness.config import matrix
+    from harness.workflow import build_stage
 
     from conftest import exclusive
 
@@ -306,7 +307,7 @@ def test_old_dump_loads_here_with_version_warnings(tmp_path, old_venv):
 def test_an_optional_import_that_crashes_is_probed_in_a_child(tmp_path):
     # onnxruntime's aarch64 build segfaults on import under qemu-user: the loader must survive it.
     (tmp_path / "crashy.py").write_text("import ctypes\nctypes.string_at(0)\n")
-    code = ("import sys; sys.path.insert(0, %r); from harness.inside import isolate; "
+    code = ("import sys; sys.path.insert(0, %r); from harness.inside.load import isolate; "
             "print(isolate.probe_import('crashy'), isolate.probe_import('json'), isolate.BROKEN)" % str(tmp_path))
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
@@ -314,7 +315,7 @@ def test_an_optional_import_that_crashes_is_probed_in_a_child(tmp_path):
 
 
 def test_skops_trusts_exact_types_never_callables():
-    from harness import trust
+    from harness.stages import trust
 
     policy = trust.policy()
     assert "sklearn.tree._tree.Tree" in policy["skops_trusted"]
@@ -327,7 +328,7 @@ def test_the_fitted_state_digest_names_what_changed():
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
-    from harness import judge
+    from harness.results import judge
     from harness.inside import state
 
     X = np.arange(40, dtype=float).reshape(20, 2) % 7

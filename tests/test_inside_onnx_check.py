@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from harness.inside import onnx_check  # noqa: E402
+from harness.inside.load import onnx_check  # noqa: E402
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
@@ -444,7 +444,7 @@ def test_runs_on_python_3_6(tmp_path, honest):
     models, _ = honest
     good = _write(tmp_path, models["Pipeline"], "good.onnx")
     bad = _write(tmp_path, _if_model([_constant(_external(_tensor("deep")), "t")]), "bad.onnx")
-    code = ("import sys; from inside import onnx_check as c; "
+    code = ("import sys; from inside.load import onnx_check as c; "
             "print(repr((c.problems(sys.argv[1]), c.problems(sys.argv[2]))))")
     out = subprocess.run([str(PY36), "-c", code, str(good), str(bad)], cwd=str(REPO / "harness"),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)

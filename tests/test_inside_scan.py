@@ -1,4 +1,4 @@
-"""Tests of harness/inside/scan.py: module names read from honest artifacts, and crafted hostile
+"""Tests of harness/inside/load/scan.py: module names read from honest artifacts, and crafted hostile
 files that must stay bounded in memory and time (each scanned in a subprocess under RLIMIT_AS).
 
 Nothing hostile is ever unpickled; honest artifacts are built (and, for the reference sets,
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.inside import scan
+from harness.inside.load import scan
 
 REPO = Path(__file__).resolve().parents[1]
 PY36 = Path.home() / ".pyenv/versions/3.6.15/bin/python"
@@ -36,7 +36,7 @@ RUNNER = r"""
 import json, resource, sys, time
 resource.setrlimit(resource.RLIMIT_AS, (%d, %d))
 sys.path.insert(0, %r)
-from inside import scan
+from inside.load import scan
 
 
 def peak():
@@ -389,7 +389,7 @@ def test_attack_bounded(attack_files, name):
 
 @pytest.mark.skipif(not PY36.exists(), reason="no Python 3.6 at ~/.pyenv")
 def test_python36(attack_files, tmp_path):
-    source = (REPO / "harness/inside/scan.py").read_text()
+    source = (REPO / "harness/inside/load/scan.py").read_text()
     subprocess.run([str(PY36), "-c", "import ast, sys; ast.parse(sys.stdin.read())"],
                    input=source, text=True, check=True)
     honest = tmp_path / "honest.pkl"

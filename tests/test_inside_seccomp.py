@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.inside import seccomp
+from harness.inside.load import seccomp
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="seccomp is Linux")
 
@@ -311,7 +311,7 @@ def test_tables_match_installed_headers(key, header):
 
 @pytest.mark.skipif(not PY36.exists(), reason="no Python 3.6 at %s" % PY36)
 def test_install_under_python36():
-    done = subprocess.run([str(PY36), "-c", "from inside import seccomp; print(seccomp.install())"],
+    done = subprocess.run([str(PY36), "-c", "from inside.load import seccomp; print(seccomp.install())"],
                           cwd=str(REPO / "harness"), stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, universal_newlines=True, timeout=30)
     assert (done.returncode, done.stdout.strip(), done.stderr) == (0, "(True, '')", "")

@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from harness import judge
-from harness.cells import Cell
+from harness.results import judge
+from harness.results.cells import Cell
 from harness.inside.schema import Status
 
 TOL = (1e-7, 1e-10)
@@ -192,7 +192,8 @@ def test_float32_outputs_compare_within_their_own_precision():
 ])
 def test_the_producers_record_and_the_consumers_output_of_one_value_judge_identical(value):
     # Found by the diagonal controls of the default matrix: both sides must encode alike.
-    from harness.inside import loaders, outputs
+    from harness.inside.load import loaders
+    from harness.inside.dump import outputs
 
     want, got = outputs.encode_array(value), loaders.encode(value)
     out = judge.compare(judge.decode_consumer(got), judge.decode_producer(json.loads(json.dumps(want))), *TOL)

@@ -10,11 +10,11 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from harness import cells as cells_mod
-from harness import loads
+from harness.results import cells as cells_mod
+from harness.stages import load as loads
 from harness.inside.schema import SCHEMA_VERSION, Status
-from harness.matrix import Tolerance
-from harness.store import RunTree
+from harness.config.matrix import Tolerance
+from harness.stages.tree import RunTree
 
 
 def _npy(values):

@@ -16,11 +16,12 @@ import time
 import pytest
 
 from conftest import DATA, REPO, exclusive
-from harness import cells as cells_mod
-from harness import loads, matrix
+from harness.results import cells as cells_mod
+from harness.stages import load as loads
+from harness.config import matrix
 from harness.inside.schema import Status
-from harness.layout import sha256_file
-from harness.pipeline import Run
+from harness.core.files import sha256_file
+from harness.workflow import Run
 
 
 def _reduce(func, *args):
@@ -344,7 +345,7 @@ def test_killed_run_resumes_to_the_same_results(docker_client, tmp_path):
 
 @pytest.mark.container
 def test_shards_at_once_on_one_tree_merge_to_the_single_machine_results(docker_client, tmp_path):
-    from harness.combine import combine
+    from harness.results.combine import combine
 
     whole = _dumped_run("two-envs.toml", tmp_path / "whole")
     for name in ("shared", "merged"):
@@ -385,7 +386,7 @@ def _catching(call, errors):
 
 @pytest.mark.container
 def test_a_loaded_artifact_is_also_compared_with_the_consumers_own_fit(docker_client, tmp_path):
-    from harness import merge
+    from harness.report import collect as merge
 
     run = _dumped_run("two-envs.toml", tmp_path / "reports")
     old, new = (e.id for e in run.matrix.envs)

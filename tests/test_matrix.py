@@ -1,4 +1,4 @@
-"""harness.matrix: the repository's matrix.toml, and a corpus of malformed files in tests/data/bad."""
+"""harness.config.matrix: the repository's matrix.toml, and a corpus of malformed files in tests/data/bad."""
 
 import dataclasses
 import re
@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from harness import matrix as matrix_mod
-from harness.errors import ConfigError
-from harness.matrix import Known, Tolerance, load, load_all, parse
-from harness.matrix_checks import dotted, suggest
-from harness.pins import ARCHES
+from harness.config import matrix as matrix_mod
+from harness.core.errors import ConfigError
+from harness.config.matrix import Known, Tolerance, load, load_all, parse
+from harness.config.checks import dotted, suggest
+from harness.config.pins import ARCHES
 
 ROOT = Path(__file__).resolve().parents[1]
 MATRIX = ROOT / "matrix.toml"
@@ -324,7 +324,7 @@ def test_dotted():
 
 def test_line_finder_of_test_agrees_on_repo_file():
     """The search used above finds real keys of matrix.toml where the parser's locator does."""
-    from harness.matrix_checks import Checker
+    from harness.config.checks import Checker
 
     check = Checker(MATRIX.read_text(encoding="utf-8"), str(MATRIX))
     for keypath in (("formats",), ("tolerances", "onnx", "rtol"), ("known", 1, "link"),

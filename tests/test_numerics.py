@@ -2,10 +2,10 @@
 
 import pytest
 
-from harness import engine, numerics
-from harness.errors import BuildError
-from harness.images import Built
-from harness.layout import Cache
+from harness.envs import engine, numerics
+from harness.core.errors import BuildError
+from harness.envs.images import Built
+from harness.core.cache import Cache
 
 
 def fake_engine(monkeypatch, answers):
@@ -60,10 +60,12 @@ def test_the_report_reads_results_under_the_identity_they_were_computed_with(tmp
     import json
 
     from conftest import DATA
-    from harness import cells, matrix, merge
+    from harness.results import cells
+    from harness.config import matrix
+    from harness.report import collect as merge
     from harness.inside.schema import SCHEMA_VERSION
-    from harness.layout import write_json
-    from harness.store import RunTree, inside_hash
+    from harness.core.files import write_json
+    from harness.stages.tree import RunTree, inside_hash
 
     two = matrix.load(DATA / "two-envs.toml", "two")
     producer, consumer = two.envs[0].id, two.envs[1].id

@@ -6,8 +6,8 @@ import time
 from dataclasses import dataclass
 from types import SimpleNamespace
 
-from harness import overlap
-from harness.platforms import HOST_ARCH
+from harness.stages import overlap
+from harness.core.platforms import HOST_ARCH
 
 EMULATED = "s390x" if HOST_ARCH != "s390x" else "amd64"
 

@@ -1,11 +1,11 @@
-"""harness.pins: wheel availability and numpy/scipy pins for each (scikit-learn, Python, arch, numpy) cell."""
+"""harness.config.pins: wheel availability and numpy/scipy pins for each (scikit-learn, Python, arch, numpy) cell."""
 
 import dataclasses
 
 import pytest
 
-from harness import pins
-from harness.pins import Pins, default_major, numpy_major, pins_for, version_tuple
+from harness.config import pins
+from harness.config.pins import Pins, default_major, numpy_major, pins_for, version_tuple
 
 
 def table(sklearn, python, arch):

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from harness import proof, report, report_model, results_file
-from harness.errors import ResultsSchemaError
+from harness.results import proof, file as results_file
+from harness.report import render as report, model as report_model
+from harness.core.errors import ResultsSchemaError
 from harness.inside.schema import SCHEMA_VERSION, Status
-from harness.results_file import RESULTS_SCHEMA
+from harness.results.file import RESULTS_SCHEMA
 
 REPO = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("report_synthetic", REPO / "bench" / "report_synthetic.py")
@@ -297,7 +298,7 @@ def test_infinite_differences_keep_the_page_parseable(tmp_path):
 
 
 def test_the_sandbox_section_states_its_limits(tmp_path):
-    from harness.loads import sandbox_record
+    from harness.stages.load import sandbox_record
 
     write(tmp_path / results_file.NAME, results_of([], sandbox=sandbox_record()))
     page = outside_data(report.render(tmp_path).html.read_text(encoding="utf-8"))
@@ -342,7 +343,7 @@ def test_canaries_stand_apart_a_failed_proof_heads_the_page_and_stale_entries_sh
 
 
 def test_failures_group_by_cause_with_the_versions_each_spans():
-    from harness import causes
+    from harness.results import causes
 
     rows = [cell("p1", "c1", "GB", "load-error", error={"type": "ModuleNotFoundError",
                                                          "message": "No module named 'sklearn.ensemble._gb_losses'"}),

@@ -6,8 +6,8 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from harness import results_file
-from harness.untrusted import UntrustedInput
+from harness.results import file as results_file
+from harness.core.untrusted import UntrustedInput
 
 
 def _results(cells):

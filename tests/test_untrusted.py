@@ -10,14 +10,17 @@ import re
 import pytest
 
 from conftest import DATA
-from harness import combine, dumps, hashcache, merge, pipeline, report, results_file, untrusted
-from harness import matrix as matrix_mod
-from harness.images import Built
+from harness.results import combine, file as results_file
+from harness.stages import dump as dumps, hashcache
+from harness.report import collect as merge, render as report
+from harness import workflow as pipeline
+from harness.core import untrusted
+from harness.config import matrix as matrix_mod
+from harness.envs.images import Built
 from harness.inside.schema import SCHEMA_VERSION
-from harness.layout import write_json
-from harness.store import RunTree
-from harness.untrusted import (UntrustedInput, check_manifest, confined, load_manifest, md_code, md_text,
-                               read_json_bounded, term_text)
+from harness.core.files import write_json
+from harness.stages.tree import RunTree
+from harness.core.untrusted import UntrustedInput, check_manifest, confined, load_manifest, md_code, md_text, read_json_bounded, term_text
 
 NESTED = "[" * 100_000 + "]" * 100_000
 IMAGE = "![x](http://evil/p.png)"
@@ -345,7 +348,7 @@ def test_combine_copies_no_symlink_and_skips_hostile_lines(tmp_path):
 
 
 def test_trust_derive_keeps_the_earlier_policy_and_never_trusts_a_callable(tmp_path):
-    from harness import trust
+    from harness.stages import trust
 
     earlier = {"preload": ["sklearn.old"], "skops_trusted": ["sklearn.Old", "numpy.mean"],
                "refused_callables": ["numpy.mean"]}

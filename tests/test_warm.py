@@ -5,11 +5,12 @@ import json
 
 from test_untrusted import _tree, entry
 
-from harness import cells as cells_mod
-from harness import freshness, loads, merge, report
-from harness.images import Built
+from harness.results import cells as cells_mod
+from harness.stages import freshness, load as loads
+from harness.report import collect as merge, render as report
+from harness.envs.images import Built
 from harness.inside.schema import SCHEMA_VERSION
-from harness.layout import write_json
+from harness.core.files import write_json
 
 
 def _dumped(tmp_path):
@@ -97,7 +98,7 @@ def test_canaries_made_anew_make_a_complete_consumer_plan_again(tmp_path, monkey
 
 def test_the_same_stage_outcome_again_leaves_its_status_file_alone(tmp_path):
     # Status files are merge inputs: rewriting an unchanged outcome made every warm run merge again.
-    from harness.store import RunTree
+    from harness.stages.tree import RunTree
 
     tree = RunTree(tmp_path / "tree")
     record = {"env_id": "e", "ok": True, "seconds": 0.0, "cached": True}

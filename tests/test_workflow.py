@@ -10,8 +10,9 @@ import sys
 import pytest
 
 from conftest import DATA, REPO, exclusive
-from harness import ci_plan, results_file
-from harness.layout import Cache
+from harness.ci import plan as ci_plan
+from harness.results import file as results_file
+from harness.core.cache import Cache
 
 WORKFLOW = REPO / ".github" / "workflows" / "nightly.yml"
 LINTER = REPO / "tools" / "actionlint"
@@ -78,13 +79,13 @@ def test_plan_runs_32_bit_natively_and_big_endian_emulated_in_more_shards_on_amd
 def test_plan_command_reads_list_json(tmp_path):
     listing = subprocess.run([sys.executable, "-m", "harness", "list", "--json", "--matrix", "quick"], cwd=REPO,
                              capture_output=True, text=True, check=True).stdout
-    proc = subprocess.run([sys.executable, "-m", "harness.ci_plan", "--matrix", "quick", "--shards", "2"],
+    proc = subprocess.run([sys.executable, "-m", "harness.ci.plan", "--matrix", "quick", "--shards", "2"],
                           cwd=REPO, input=listing, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     outputs = dict(line.split("=", 1) for line in proc.stdout.splitlines())
     assert len(json.loads(outputs["dumps"])["include"]) == 3
     assert len(json.loads(outputs["loads"])["include"]) == 6
-    bad = subprocess.run([sys.executable, "-m", "harness.ci_plan", "--matrix", "nosuch"], cwd=REPO,
+    bad = subprocess.run([sys.executable, "-m", "harness.ci.plan", "--matrix", "nosuch"], cwd=REPO,
                          input=listing, capture_output=True, text=True)
     assert bad.returncode != 0 and "no matrix 'nosuch'" in bad.stderr
 

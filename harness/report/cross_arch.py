@@ -1,0 +1,46 @@
+"""Same versions, other architecture: the cells between environments whose ids differ only in
+their architecture (skl1.2.1-py3.11-deb12-amd64 and -s390x), by pair and format, with every
+estimator that does not come out identical or close there and why."""
+
+from collections import Counter, defaultdict
+
+from ..results import causes
+from ..config.env_ids import parse_id
+from ..inside.schema import Status
+from ..core.platforms import word_text
+
+# What a cross-architecture cell may be and still say "this artifact survives the move".
+SURVIVES = (Status.IDENTICAL, Status.CLOSE, Status.WARNING, Status.NOT_APPLICABLE)
+
+
+def twins_key(env_id):
+    """(scikit-learn, Python, stack) of an id, or None: environments alike in all but the arch."""
+    found = parse_id(env_id)
+    return (found["sklearn"], found["python"], found["stack"]) if found else None
+
+
+def pairs(cells):
+    """[{producer, consumer, words, format, counts, broken}] for every producer->consumer of twins."""
+    table = defaultdict(lambda: {"counts": Counter(), "broken": []})
+    for cell in cells:
+        if cell.get("canary") or cell.get("producer_na"):
+            continue
+        producer, consumer = cell.get("producer"), cell.get("consumer")
+        if not producer or not consumer or producer == consumer:
+            continue
+        key = twins_key(producer)
+        if key is None or key != twins_key(consumer):
+            continue
+        entry = table[(producer, consumer, cell.get("format"))]
+        status = cell.get("status")
+        entry["counts"][status] += 1
+        if status not in SURVIVES:
+            entry["broken"].append({"estimator": cell.get("estimator"), "status": status,
+                                    "cause": causes.cause(cell) or status})
+    out = []
+    for (producer, consumer, fmt), entry in sorted(table.items(), key=lambda kv: tuple(map(str, kv[0]))):
+        arches = [parse_id(e)["arch"] for e in (producer, consumer)]
+        out.append({"producer": producer, "consumer": consumer, "format": fmt,
+                    "words": [word_text(a) for a in arches], "counts": dict(entry["counts"]),
+                    "broken": sorted(entry["broken"], key=lambda b: str(b["estimator"]))})
+    return out
