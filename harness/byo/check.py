@@ -14,6 +14,7 @@ import numpy as np
 
 from . import inspection
 from ..results import judge
+from ..results.record import blank as blank_result
 from ..stages import load as loads
 from ..core.platforms import HOST_ARCH
 from ..results.cells import Cell
@@ -166,13 +167,13 @@ def _loader(run, env, cells, tree, expected, timeout):
     built = run.builds[env.id]
     out, raw = _Lines(), {}
     if not built.ok:
-        return raw, [dict(judge.base_line(c, env.id), status=Status.CRASH, error={
+        return raw, [dict(blank_result(c, env.id), status=Status.CRASH, error={
             "type": "BuildFailed", "message": judge.text(built.error)}) for c in cells]
     attempt = loads._run_loader(run.runner, run.matrix, env, built, [[c] for c in cells], tree, expected, out,
                                 timeout, env.arch != HOST_ARCH, keep=raw)
     for cell in cells[attempt.answered:]:
         why = attempt.problem or f"it exited with code {attempt.code}"
-        out.write(dict(judge.base_line(cell, env.id), status=Status.CRASH, error={
+        out.write(dict(blank_result(cell, env.id), status=Status.CRASH, error={
             "type": "LoaderDied", "message": judge.text(f"the loader stopped ({why}): {attempt.stderr[-300:]}")}))
     return raw, list(out)
 
@@ -220,7 +221,7 @@ def check_files(run, files, consumers, sample=None, reference=None, strict=False
         for env in consumers:
             raw = raws[env.id].get(cell.key)
             if raw is None:
-                lines.append(firsts[env.id][i] if i < len(firsts[env.id]) else judge.base_line(cell, env.id))
+                lines.append(firsts[env.id][i] if i < len(firsts[env.id]) else blank_result(cell, env.id))
                 continue
             tol = run.matrix.tolerance_for(cell.format)
             line = judge.judge(cell, env.id, raw, dict(record or {"methods": {}}, input_sha256=sample_sha),

@@ -7,6 +7,7 @@ import platform
 from .. import __version__
 from ..results import cells as cells_mod
 from ..envs.images import consumer_identity
+from ..results.record import pending
 from ..stages import load as loads
 from ..results import proof, file as results_file
 from ..config.checks import FAILING
@@ -103,8 +104,7 @@ def collect_cells(matrix, tree, producers, known_counts=None):
         for cell in cells_mod.cells_for(identity, producers, tree, matrix, inside, consumer=env.id):
             record = records.get(cell.key)
             if record is None:
-                record = {"key": cell.key, "producer": cell.producer, "consumer": env.id,
-                          "estimator": cell.estimator, "format": cell.format, "status": "pending"}
+                record = pending(cell, env.id)
             # The cell, not the line, says where the artifact came from (a copied line once kept
             # its representative's producer).
             record = dict(record, producer=cell.producer, estimator=cell.estimator, format=cell.format,

@@ -10,6 +10,8 @@ import signal
 import numpy as np
 
 from ..inside.schema import CORE_METHODS, INPUTS, METHODS, SCHEMA_VERSION, Status, split_call
+from . import record as record_mod
+from .record import CellResult, ErrorRecord
 
 # Call outcomes (the "status" of each entry of a result line's "methods").
 IDENTICAL, CLOSE, MISMATCH, ERROR, MISSING = "identical", "close", "mismatch", "error", "missing"
@@ -41,7 +43,7 @@ def text(value, limit=MAX_TEXT):
     return str(value)[:limit] if value is not None else ""
 
 
-def error_of(value):
+def error_of(value) -> ErrorRecord | None:
     """An untrusted {"type", "message"} as a bounded record, or None."""
     if not isinstance(value, dict):
         return None
@@ -305,14 +307,6 @@ def failure(outcome, log, timeout):
         "the child " + how + ("; stderr: " + excerpt if excerpt else ""))[:MAX_TEXT]}
 
 
-def base_line(cell, consumer):
-    """A result line with every field, its identity from the host's own cell."""
-    return {"schema": SCHEMA_VERSION, "key": cell.key, "producer": cell.producer,
-            "estimator": cell.estimator, "format": cell.format, "consumer": consumer,
-            "status": Status.LOAD_ERROR, "max_abs": None, "max_rel": None, "methods": {},
-            "warnings": [], "error": None, "signal": None, "exit_code": None, "untrusted": None}
-
-
 def _onnx_calls(child, produced):
     """{call id: consumer record} of an ONNX child: each input's graph outputs mapped to the
     producer's methods (core methods only: a graph has nothing else)."""
@@ -412,16 +406,16 @@ def _methods(child, expected, fmt, tol, memo):
     return out
 
 
-def judge(cell, consumer, record, expected, tol, timeout, memo=None):
+def judge(cell, consumer, record, expected, tol, timeout, memo=None) -> CellResult:
     """The result line of one cell from the loader's record and its own producer's outputs (memo:
     the record's Memo when it is judged more than once)."""
     memo = memo or Memo()
-    line = base_line(cell, consumer)
+    line = record_mod.blank(cell, consumer)
     outcome = record.get("outcome") if isinstance(record.get("outcome"), dict) else {}
     line["signal"] = outcome.get("signal") if isinstance(outcome.get("signal"), int) else None
     line["exit_code"] = outcome.get("exit_code") if isinstance(outcome.get("exit_code"), int) else None
     if record.get("na"):
-        line.update(status=Status.NOT_APPLICABLE, error={"type": "NotApplicable", "message": text(record["na"])})
+        line["status"], line["error"] = Status.NOT_APPLICABLE, {"type": "NotApplicable", "message": text(record["na"])}
         return line
     if record.get("error"):
         line["error"] = error_of(record["error"])
@@ -436,11 +430,11 @@ def judge(cell, consumer, record, expected, tol, timeout, memo=None):
             raise ValueError("not an object")
         memo.child = child
     except (ValueError, RecursionError) as exc:
-        line.update(status=Status.CRASH, error={"type": "UnreadableResult", "message": text(
-            f"the child's result is not a JSON object: {exc}", 300)})
+        line["status"], line["error"] = Status.CRASH, {"type": "UnreadableResult", "message": text(
+            f"the child's result is not a JSON object: {exc}", 300)}
         return line
     if child.get("na"):
-        line.update(status=Status.NOT_APPLICABLE, error={"type": "NotApplicable", "message": text(child["na"])})
+        line["status"], line["error"] = Status.NOT_APPLICABLE, {"type": "NotApplicable", "message": text(child["na"])}
         return line
     line["warnings"] = warnings_of(child.get("warnings"))
     trusted = child.get("trusted")
@@ -449,9 +443,9 @@ def judge(cell, consumer, record, expected, tol, timeout, memo=None):
     load = child.get("load")
     if load != "ok":
         status = {"refused": Status.REFUSED, "error": Status.LOAD_ERROR, "memory": Status.CRASH,
-                  "predict-error": Status.PREDICT_ERROR}.get(load, Status.CRASH)
-        line.update(status=status, error=error_of(child.get("error")) or {
-            "type": "UnreadableResult", "message": f"the child's load outcome {text(load, 40)!r} is unknown"})
+                  "predict-error": Status.PREDICT_ERROR}.get(load if isinstance(load, str) else "", Status.CRASH)
+        line["status"], line["error"] = status, error_of(child.get("error")) or {
+            "type": "UnreadableResult", "message": f"the child's load outcome {text(load, 40)!r} is unknown"}
         return line
     if not isinstance(expected, dict):
         line["error"] = {"type": "ProducerRecord", "message": text(expected, 300)}

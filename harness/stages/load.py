@@ -14,6 +14,7 @@ from ..results import canaries
 from ..results import cells as cells_mod
 from ..envs import engine
 from ..results import judge
+from ..results.record import blank as blank_result
 from . import trust
 from ..core.errors import SelectionError
 from ..inside.schema import SCHEMA_VERSION, Status
@@ -440,7 +441,7 @@ class _Consumer:
                 self.batches.close()
                 return
             for cell in remaining[0]:  # the cell it was on: a finding, never loaded again
-                line = judge.base_line(cell, self.env.id)
+                line = blank_result(cell, self.env.id)
                 line.update(status=Status.CRASH, exit_code=attempt.code, error={
                     "type": "LoaderDied", "message": judge.text(f"the loader stopped on this cell ({why}); "
                                                                 f"its last words: {last}")})
@@ -493,7 +494,7 @@ def load_env(runner, matrix, env, built, plan, tree, emulated=False, only=None, 
         for cell in plan.todo:
             expected = records.get(cell)
             if isinstance(expected, str):  # one bad producer record costs only its own cells
-                line = judge.base_line(cell, env.id)
+                line = blank_result(cell, env.id)
                 line["error"] = {"type": "ProducerRecord", "message": judge.text(expected)}
                 out.write(line)
             else:
