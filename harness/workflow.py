@@ -19,7 +19,6 @@ from .stages.tree import RunTree
 from .core.untrusted import TERM_LIMIT, term_text
 from .core.source import IMAGES
 
-BACKENDS = ("auto", "docker", "venv")
 
 
 _PRINTING = threading.Lock()

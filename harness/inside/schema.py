@@ -126,14 +126,6 @@ def rank(status):
     return Status.ORDER.index(status)
 
 
-def worst(statuses):
-    """The worst of several statuses (n/a only when nothing else is present)."""
-    real = [s for s in statuses if s != Status.NOT_APPLICABLE]
-    if not real:
-        return Status.NOT_APPLICABLE
-    return max(real, key=rank)
-
-
 class SchemaMismatch(ValueError):
     """A JSON record written under another schema number."""
 

@@ -56,7 +56,7 @@ def load_results(path, what="results"):
 
 
 def worst(statuses):
-    """The worst status (schema.worst) where a failure beats pending and pending beats every other
+    """The worst status where a failure beats pending and pending beats every other
     outcome: a cell not computed never reads as surviving."""
     real = [s for s in statuses if s not in (Status.NOT_APPLICABLE, PENDING)]
     bad = [s for s in real if s in BAD]

@@ -200,8 +200,3 @@ def summary(model, note=""):
     elif note:
         lines += ["", md_text(note)]
     return "\n".join(lines) + "\n"
-
-
-def previous_path(run_dir):
-    """Where render() looks for the previous run's results by default (the lead's merge keeps it there)."""
-    return Path(run_dir) / PREVIOUS
