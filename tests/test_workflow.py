@@ -147,3 +147,13 @@ def test_check_schema_tells_published_results_of_another_harness(tmp_path):
     broken.write_text("<html>404</html>")
     codes = [ci_plan.main(["--check-schema", str(path)]) for path in (mine, old, plain, broken)]
     assert codes == [0, 1, 1, 1]
+
+
+def test_every_module_the_workflow_runs_exists():
+    # A module moved in harness/ must not leave a `python -m` step of the nightly behind.
+    import importlib.util
+    import re
+
+    named = set(re.findall(r"python -m (harness[\w.]*)", WORKFLOW.read_text(encoding="utf-8")))
+    assert "harness.ci.plan" in named
+    assert [m for m in sorted(named) if importlib.util.find_spec(m) is None] == []
