@@ -114,3 +114,10 @@ def test_the_inside_imports_nothing_of_the_host():
 def test_the_graph_sees_imports_inside_functions():
     # cli imports the workflow only inside its verbs: the graph must still have that edge.
     assert "harness.workflow" in GRAPH["harness.cli"]
+
+
+def test_tests_are_laid_out_like_the_packages():
+    folders = {p.name for p in (REPO / "tests").iterdir() if p.is_dir() and p.name not in ("data", "__pycache__")}
+    # A folder of tests is named after the package it tests (the cross-cutting ones stay in tests/).
+    assert folders <= set(FLOORS), sorted(folders - set(FLOORS))
+    assert all(any(folder.glob("test_*.py")) for folder in (REPO / "tests" / f for f in folders))

@@ -24,7 +24,7 @@ import pytest
 
 from harness.inside.load import scan
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PY36 = Path.home() / ".pyenv/versions/3.6.15/bin/python"
 AS_LIMIT = 512 << 20
 MAX_RSS = 300 << 20   # the caps allow ~64 MiB of data, a copy or two, and the interpreter
@@ -262,7 +262,7 @@ def _deflate_zeros(size, wbits):
 
 
 def _gzip_bomb(size):
-    """As tests/test_load_stage.py: a joblib-z of a pickle of size zero bytes, gzip members."""
+    """As tests/stages/test_load_stage.py: a joblib-z of a pickle of size zero bytes, gzip members."""
     chunk = 64 << 20
     header = pickle.PROTO + b"\x04" + pickle.BINBYTES8 + size.to_bytes(8, "little")
     zeros = gzip.compress(bytes(chunk), compresslevel=9)

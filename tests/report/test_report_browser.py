@@ -16,7 +16,7 @@ from playwright.sync_api import sync_playwright
 from harness.report import render as report
 from harness.results import file as results_file
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("report_synthetic", REPO / "bench" / "report_synthetic.py")
 synthetic = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(synthetic)

@@ -14,9 +14,9 @@ from harness.config.matrix import Known, Tolerance, load, load_all, parse
 from harness.config.checks import dotted, suggest
 from harness.config.pins import ARCHES
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MATRIX = ROOT / "matrix.toml"
-BAD = sorted((Path(__file__).resolve().parent / "data" / "bad").glob("*.toml"))
+BAD = sorted((Path(__file__).resolve().parents[1] / "data" / "bad").glob("*.toml"))
 ID_RE = re.compile(r"^skl(\d+\.\d+\.\d+(\.post\d+)?)-py(3\.\d+)-np(1|2|\d+\.\d+\.\d+)-(amd64|arm64|i386)$")
 HEADER_RE = re.compile(r"^(\[\[?)\s*([^\]]+?)\s*\]")
 ASSIGN_RE = re.compile(r'^"?([A-Za-z0-9_-]+)"?\s*=')

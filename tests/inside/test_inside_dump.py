@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # the tests import harness.* whether or not pytest was run from REPO
     sys.path.insert(0, str(REPO))
 
@@ -236,4 +236,4 @@ def test_cli_runs_as_top_level_package(tmp_path):
     assert manifest["formats"] == ["pickle", "joblib-z"]
     assert_files_match(tmp_path, manifest)
 
-# The oldest and newest environments run the whole catalogue in tests/test_dump_envs.py.
+# The oldest and newest environments run the whole catalogue in tests/envs/test_dump_envs.py.

@@ -18,7 +18,7 @@ from harness.core.errors import ResultsSchemaError
 from harness.inside.schema import SCHEMA_VERSION, Status
 from harness.results.file import RESULTS_SCHEMA
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("report_synthetic", REPO / "bench" / "report_synthetic.py")
 synthetic = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(synthetic)

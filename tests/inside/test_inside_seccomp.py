@@ -29,7 +29,7 @@ from harness.inside.load import seccomp
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="seccomp is Linux")
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PY36 = Path.home() / ".pyenv/versions/3.6.15/bin/python"
 X86_64 = platform.machine() == "x86_64" and ctypes.sizeof(ctypes.c_void_p) == 8
 PTRACE_ATTACH, PTRACE_DETACH = 16, 17

@@ -20,7 +20,7 @@ import pytest
 
 from harness.inside.schema import SCHEMA_VERSION
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 pytest.importorskip("sklearn")
 
