@@ -216,7 +216,7 @@ def cmd_merge(args):
 
 def cmd_report(args):
     """Merge and render without running anything."""
-    from .report import collect as merge, render as report
+    from .report import collect, render
     from .envs import wheels
     from .core.cache import Cache
     from .stages.tree import RunTree
@@ -225,8 +225,8 @@ def cmd_report(args):
     tree = RunTree.for_matrix(m, args.reports)
     locks = [wheels.Lock.from_json(data) for env in m.envs
              if (data := read_json(Cache.default().lock(env.id)))]
-    results = merge.write_results(m, tree, locks)
-    print(report.render(tree.root))
+    results = collect.write_results(m, tree, locks)
+    print(render.render(tree.root))
     _check_proof(results)
     return 0
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .stages import dump as dumps, freshness, load as loads, overlap
 from .envs import engine, images, venvs, wheels
-from .report import collect as merge
+from .report import collect
 from .core.platforms import HOST_ARCH
 from .core.errors import ArtifactError
 from .core.cache import Cache
@@ -148,7 +148,7 @@ class Run:
         """Load every dumped producer's artifacts (or those of producers) in the selected consumers
         (only: a cell glob)."""
         selected = selected or self.matrix
-        dumped = merge.dumped_producers(self.matrix, self.tree)
+        dumped = collect.dumped_producers(self.matrix, self.tree)
         producers = dumped if producers is None else [p for p in dumped if p in producers]
         _check_dumps(self.tree, producers, self.matrix.name)  # before any build: fails fast
         missing = [e for e in selected.envs if e.id not in self.builds]
@@ -213,15 +213,15 @@ class Run:
             self._skip_report = True
             return dict(last)
         self._skip_report = False
-        return dict(merge.write_results(self.matrix, self.tree, self.locks), fresh=True)
+        return dict(collect.write_results(self.matrix, self.tree, self.locks), fresh=True)
 
     def report(self):
         """Render the HTML report from the results (unless the merge found both current)."""
-        from .report import render as report
+        from .report import render
 
         if self._skip_report:
             return None
-        return report.render(self.tree.root)
+        return render.render(self.tree.root)
 
 
 def _check_dumps(tree, producers, matrix_name):
