@@ -132,13 +132,13 @@ class Streamed:
 
 
 def start(client, image, command, *, mounts=(), environment=None, user=None, mem_limit=None,
-          pids_limit=None, labels=None):
+          pids_limit=None, labels=None, working_dir=None):
     """Start a sandboxed container with no network and capped logs; returns a Streamed."""
     import docker.types
 
     container = client.containers.create(
         image, command, environment=environment or {}, user=user, network_mode="none",
-        mem_limit=mem_limit, pids_limit=pids_limit, labels=labels or {},
+        mem_limit=mem_limit, pids_limit=pids_limit, labels=labels or {}, working_dir=working_dir,
         mounts=[docker.types.Mount(target, source, type="bind", read_only=ro) for source, target, ro in mounts],
         log_config=docker.types.LogConfig(type="json-file", config=LOG_LIMIT), **_hardening())
     # Attached before it starts: the output comes straight from the container, every byte, with
@@ -154,7 +154,7 @@ def start(client, image, command, *, mounts=(), environment=None, user=None, mem
 
 
 def run(client, image, command, *, mounts=(), environment=None, user=None, network=False,
-        mem_limit=None, pids_limit=None, timeout=None, sandbox=False, labels=None):
+        mem_limit=None, pids_limit=None, timeout=None, sandbox=False, labels=None, working_dir=None):
     """Run a container to completion: (exit code, stdout, stderr); the container is removed.
 
     sandbox=True adds a read-only root file system (a 256 MB /tmp aside), drops every capability
@@ -163,7 +163,7 @@ def run(client, image, command, *, mounts=(), environment=None, user=None, netwo
     import docker.types
 
     container = client.containers.run(
-        image, command, detach=True, environment=environment or {}, user=user,
+        image, command, detach=True, environment=environment or {}, user=user, working_dir=working_dir,
         network_mode="bridge" if network else "none", mem_limit=mem_limit, pids_limit=pids_limit,
         mounts=[docker.types.Mount(target, source, type="bind", read_only=ro) for source, target, ro in mounts],
         labels=labels or {}, log_config=docker.types.LogConfig(type="json-file", config=LOG_LIMIT),

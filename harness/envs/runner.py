@@ -14,6 +14,11 @@ from ..core.source import INSIDE
 THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
               "BLIS_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}
 
+# Where the inside code is mounted, and the containers' working folder: `python -m` puts the working
+# folder first on sys.path, and this one holds nothing but the read-only inside code, where the image's
+# root would offer every top-level folder (/tmp among them, writable) as an importable package.
+HARNESS_MOUNT = "/opt/harness"
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -45,9 +50,9 @@ class Runner:
         """(command, binds, environment, labels) of a container with the inside code mounted read-only;
         a container a killed run left on the same job is removed first."""
         where = {name: f"/mnt/{name}" for name in mounts}
-        binds = [(str(INSIDE), "/opt/harness/inside", True)]
+        binds = [(str(INSIDE), f"{HARNESS_MOUNT}/inside", True)]
         binds += [(str(Path(host).resolve()), where[name], ro) for name, (host, ro) in mounts.items()]
-        env = dict(THREAD_ENV, **dict(built.runtime), PYTHONPATH="/opt/harness", HOME="/tmp")
+        env = dict(THREAD_ENV, **dict(built.runtime), PYTHONPATH=HARNESS_MOUNT, HOME="/tmp")
         labels = _job_labels(job)
         if labels:
             engine.kill_labelled(self.client, labels)
@@ -65,7 +70,7 @@ class Runner:
         limits = limits or Limits()
         return engine.run(self.client, built.tag, command, mounts=binds, environment=env, user=user or limits.user,
                           network=False, mem_limit=limits.memory, pids_limit=limits.pids, timeout=timeout,
-                          sandbox=sandbox, labels=labels)
+                          sandbox=sandbox, labels=labels, working_dir=HARNESS_MOUNT)
 
     def start(self, built, module, args, mounts, *, limits=None, job=None):
         """Start a module whose stdout is read as it comes (the load stage's results channel):
@@ -75,7 +80,8 @@ class Runner:
         command, binds, env, labels = self._container(built, module, args, mounts, job)
         limits = limits or Limits()
         return engine.start(self.client, built.tag, command, mounts=binds, environment=env, user=limits.user,
-                            mem_limit=limits.memory, pids_limit=limits.pids, labels=labels)
+                            mem_limit=limits.memory, pids_limit=limits.pids, labels=labels,
+                            working_dir=HARNESS_MOUNT)
 
     def stop(self, job):
         """Remove a container a killed run left working on this job (docker only)."""

@@ -113,3 +113,23 @@ def test_auto_never_sets_up_an_engine_when_one_is_named_or_it_is_turned_off(monk
     monkeypatch.delenv("DOCKER_HOST")
     monkeypatch.setenv("SKLMATRIX_NO_ENGINE_SETUP", "1")
     assert not pipeline.can_set_up_engine()
+
+
+def test_containers_work_in_the_inside_codes_folder_and_nowhere_writable(monkeypatch):
+    """`python -m` puts the working folder first on sys.path: the runner names the folder of the
+    read-only inside code, since the images no longer set one (the root would make /tmp importable)."""
+    from harness.envs import engine, runner as runner_mod
+    from harness.envs.images import Built
+
+    seen = []
+    monkeypatch.setattr(engine, "run", lambda client, tag, command, **kw: seen.append(kw) or (0, "", ""))
+    monkeypatch.setattr(engine, "start", lambda client, tag, command, **kw: seen.append(kw))
+    run = runner_mod.Runner("docker", client=object())
+    built = Built("skl1.5.2-py3.11-np1-amd64", True, "sklmatrix/x:1")
+    run.run(built, "dump", ["{out}"], {"out": ("/tmp/out", False)})
+    run.start(built, "load", ["{artifacts}"], {"artifacts": ("/tmp/a", True)})
+    assert [kw["working_dir"] for kw in seen] == [runner_mod.HARNESS_MOUNT] * 2
+    for kw in seen:
+        targets = {target: ro for _, target, ro in kw["mounts"]}
+        assert targets[f"{runner_mod.HARNESS_MOUNT}/inside"] is True
+        assert kw["environment"]["PYTHONPATH"] == runner_mod.HARNESS_MOUNT
