@@ -1,12 +1,7 @@
 """The report's view model: everything index.html and summary.md show, computed from results.json.gz.
 
-Fields of a cell record the report reads (others are ignored): producer, consumer, estimator, format,
-family, status, max_abs / max_rel (or diff.{max_abs,max_rel}, or the largest of methods.*.max_abs/max_rel),
-predictions ("identical" / "close": the comparison regardless of warnings; else derived from max_abs),
-warnings (dicts {category, message, original_version} or "Category: message" strings), error
-({type, message} or a string; only its first line is shown; without one, the detail of the first
-method whose status is error / missing / mismatch), known ({reason, link}) and since (the
-generated date of the first run in which the cell failed; see carry_since).
+The cells are results/record.CellResult records; report/columns.py says which of their fields each
+column of the page's data shows.
 """
 
 import math
@@ -19,6 +14,7 @@ from pathlib import Path
 
 from ..results import canaries, causes, file as results_file
 from . import cross_arch
+from .columns import PAGE_DATA_VERSION, ROW_COLUMNS
 from ..config.env_ids import parse_id
 from ..core.platforms import word_text
 from ..core.errors import ResultsSchemaError
@@ -27,7 +23,6 @@ from ..results.file import RESULTS_SCHEMA
 from ..core.untrusted import UntrustedInput
 
 PENDING = "pending"
-PAGE_DATA_VERSION = 3  # of the page's embedded data; its script refuses any other
 STATUSES = Status.ORDER + (PENDING,)
 RANK = {s: i for i, s in enumerate(STATUSES)}
 OK = (Status.IDENTICAL, Status.CLOSE, Status.WARNING)
@@ -158,22 +153,19 @@ def calls_text(record):
 
 
 def warnings_of(record):
-    """[(category, message, original_version)] of a cell, from dicts or 'Category: message' strings."""
+    """[(category, message, original_version)] of a cell's warning records."""
     out = []
     for item in record.get("warnings") or ():
-        if isinstance(item, dict):
+        if isinstance(item, dict):  # results.json.gz comes from anywhere: anything else is skipped
             version = item.get("original_version")
             out.append(_warning(str(item.get("category") or "Warning"), str(item.get("message") or ""),
                                 None if version is None else str(version)))
-        else:
-            category, _, message = str(item).partition(": ")
-            out.append(_warning(category, message, None))
     return out
 
 
 @lru_cache(maxsize=65536)
 def _warning(category, message, version):
-    if version is None:
+    if version is None:  # the record's own when the warning had one; else the message may say it
         found = _FROM_VERSION.search(message)
         version = found.group(1) if found else ""
     text = " ".join(message.split())
@@ -191,24 +183,11 @@ def _number(value):
 
 def diff_of(record):
     """(max_abs, max_rel) of a cell, None when it was not measured."""
-    if "max_abs" in record or "max_rel" in record:
-        return _number(record.get("max_abs")), _number(record.get("max_rel"))
-    if isinstance(record.get("diff"), dict):
-        return _number(record["diff"].get("max_abs")), _number(record["diff"].get("max_rel"))
-    methods = record.get("methods")
-    if isinstance(methods, dict):
-        values = [m for m in methods.values() if isinstance(m, dict)]
-        abs_ = [v for v in (_number(m.get("max_abs")) for m in values) if v is not None]
-        rel = [v for v in (_number(m.get("max_rel")) for m in values) if v is not None]
-        return (max(abs_) if abs_ else None), (max(rel) if rel else None)
-    return None, None
+    return _number(record.get("max_abs")), _number(record.get("max_rel"))
 
 
-def predictions_of(record, max_abs):
+def predictions_of(max_abs):
     """For a cell with warnings: were the predictions identical or only close?"""
-    said = record.get("predictions")
-    if said in (Status.IDENTICAL, Status.CLOSE):
-        return said
     return Status.CLOSE if max_abs else Status.IDENTICAL
 
 
@@ -347,7 +326,8 @@ def _rows(results, envs):
         for consumer in consumers:
             rows.append({"producer": na.get("producer"), "consumer": consumer, "estimator": na.get("estimator"),
                          "format": na.get("format"), "family": na.get("family", ""),
-                         "status": Status.NOT_APPLICABLE, "error": error, "producer_na": True})
+                         "status": Status.NOT_APPLICABLE, "error": {"type": "", "message": error},
+                         "producer_na": True})
     return rows
 
 
@@ -391,7 +371,8 @@ def build(results, previous=None):
                       est_index[row["estimator"]], row))
     keyed.sort(key=lambda item: item[:4])
 
-    col = {k: [] for k in ("e", "a", "q", "w", "x", "k", "n", "m")}
+    # s, ch and wc are built apart: a string of letters each, and a list of rows.
+    col = {c.key: [] for c in ROW_COLUMNS if c.key not in ("s", "ch", "wc")}
     status_chars, change_chars, close_warnings = [], [], []
     groups = {"p": [], "c": [], "f": [], "s": []}
     totals, by_format = Counter(), {f: Counter() for f in formats}
@@ -406,7 +387,8 @@ def build(results, previous=None):
             groups["p"].append(p), groups["c"].append(c), groups["f"].append(f), groups["s"].append(i)
         status = row.get("status")
         if status not in RANK:
-            row = dict(row, status=Status.CRASH, error=f"unknown status {status!r}: {error_text(row)}")
+            row = dict(row, status=Status.CRASH,
+                       error={"type": "", "message": f"unknown status {status!r}: {error_text(row)}"})
             status = Status.CRASH
         totals[status] += 1
         by_format[row["format"]][status] += 1
@@ -445,10 +427,10 @@ def build(results, previous=None):
                 elif prev.get("status") != status:
                     changes["other"] += 1
         change_chars.append({"breakage": "b", "fix": "f", "still": "s"}.get(kind, "."))
-        if status == Status.WARNING and predictions_of(row, max_abs) == Status.CLOSE:
+        if status == Status.WARNING and predictions_of(max_abs) == Status.CLOSE:
             close_warnings.append(i)
         if warns:
-            outcome = (f"warning, predictions {predictions_of(row, max_abs)}" if status == Status.WARNING
+            outcome = (f"warning, predictions {predictions_of(max_abs)}" if status == Status.WARNING
                        else status)
             for category in {w[0] for w in warns}:
                 warn_stats[(category, envs[p]["sklearn"], envs[c]["sklearn"])][outcome] += 1

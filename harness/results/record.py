@@ -13,6 +13,14 @@ class ErrorRecord(TypedDict):
     message: str
 
 
+class WarningRecord(TypedDict):
+    """A warning of the load or of a call, as the consumer's child caught it."""
+
+    category: str                     # the warning's class name
+    message: str
+    original_version: str | None      # InconsistentVersionWarning's producer version
+
+
 class CallResult(TypedDict, total=False):
     """One method on one input (`predict`, `predict@float32`): its comparison with the producer's."""
 
@@ -43,7 +51,7 @@ class CellResult(TypedDict):
     max_abs: float | None             # the largest difference over every compared call
     max_rel: float | None
     methods: dict[str, CallResult]    # every fixed-row call, and the other calls not identical
-    warnings: list[str]               # warning categories and messages of the load and the calls
+    warnings: list[WarningRecord]     # of the load and the calls, without the producer's own
     error: ErrorRecord | None
     signal: int | None                # the child's fatal signal, or its exit code
     exit_code: int | None
@@ -58,6 +66,7 @@ class CellResult(TypedDict):
     cv: NotRequired[dict]             # the consumer's cross-validation score against the producer's
     canary: NotRequired[dict]         # a canary's stated outcome
     known: NotRequired[dict]          # the [[known]] entry that explains a failure
+    since: NotRequired[str]           # when a failing cell first failed (report/model.carry_since)
 
 
 def blank(cell, consumer) -> CellResult:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness.results import proof, file as results_file
-from harness.report import render as report, model as report_model
+from harness.report import columns, render as report, model as report_model
 from harness.core.errors import ResultsSchemaError
 from harness.inside.schema import SCHEMA_VERSION, Status
 from harness.results.file import RESULTS_SCHEMA
@@ -222,10 +222,10 @@ def test_worst_and_classify_follow_the_schema_order():
 
 def test_records_are_read_leniently():
     assert report_model.diff_of({"max_abs": 1e-9, "max_rel": None}) == (1e-9, None)
-    assert report_model.diff_of({"methods": {"predict": {"max_abs": 0.5, "max_rel": 0.1},
-                                             "transform": {"max_abs": 2.0}}}) == (2.0, 0.1)
-    assert report_model.warnings_of({"warnings": ["InconsistentVersionWarning: Trying to unpickle estimator A "
-                                                  "from version 1.2.2 when using version 1.5.2."]}) == [
+    assert report_model.diff_of({"max_abs": float("inf"), "max_rel": float("nan")}) == (1.7976931348623157e308, None)
+    assert report_model.warnings_of({"warnings": [{"category": "InconsistentVersionWarning", "original_version": None,
+                                                   "message": "Trying to unpickle estimator A "
+                                                   "from version 1.2.2 when using version 1.5.2."}, "not a record"]}) == [
         ("InconsistentVersionWarning", "Trying to unpickle estimator A from version 1.2.2 when using version 1.5.2.",
          "1.2.2")]
     assert report_model.error_text({"error": {"type": "EOFError", "message": "\nRan out\nof input"}}) == \
@@ -337,7 +337,7 @@ def test_canaries_stand_apart_a_failed_proof_heads_the_page_and_stale_entries_sh
     assert "canary-scaled" not in data["est"]  # apart from the real cells
     calls = data["S"][data["r"]["m"][0] - 1]  # 1-based: 0 is no text
     assert calls.startswith("predict=IM....") and "predict@outside: mismatch: 1 of 60 labels differ" in calls
-    assert data["inputs"][:2] == ["fixed", "outside"] and data["v"] == 3
+    assert data["inputs"][:2] == ["fixed", "outside"] and data["v"] == columns.PAGE_DATA_VERSION
     summary = written.summary.read_text(encoding="utf-8")
     assert "did not prove it can fail" in summary and "1 cells return another output type" in summary
 

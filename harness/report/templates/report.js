@@ -1,9 +1,12 @@
 // The report's behaviour. Data text reaches the page through textContent / text nodes only, never as markup.
 (function () {
   "use strict";
+  // The data format this script reads: harness/report/columns.py's PAGE_DATA_VERSION.
+  const PAGE_DATA_VERSION = 4;
   const D = JSON.parse(document.getElementById("report-data").textContent);
-  if (D.v !== 3) {
-    document.body.insertBefore(document.createTextNode("This page's data has format " + D.v + "; its script reads format 3."), document.body.firstChild);
+  if (D.v !== PAGE_DATA_VERSION) {
+    document.body.insertBefore(document.createTextNode("This page's data has format " + D.v +
+      "; its script reads format " + PAGE_DATA_VERSION + "."), document.body.firstChild);
     return;
   }
   const ST = D.statuses, NS = ST.length;
