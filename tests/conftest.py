@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.envs import engine
+from harness.envs import engine, venvs
+from harness.inside.schema import PYTHON_FLOOR
 from harness.core.errors import EngineUnavailable
 from harness.core.cache import Cache
 
@@ -26,6 +27,19 @@ def docker_client():
         pytest.skip(f"no container engine: {exc.line()}")
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def oldest_python():
+    """The interpreter of inside/schema.PYTHON_FLOOR (pyenv has it on this kind of machine); CI fails
+    without it, since the inside code's oldest-Python checks would otherwise never run."""
+    version = "%d.%d" % PYTHON_FLOOR
+    found = venvs.find_python(version)
+    if found is None:
+        if os.environ.get("SKLMATRIX_REQUIRE_ENGINE") == "1":
+            pytest.fail(f"no Python {version} on PATH, under pyenv or uv: the inside code's floor is untested")
+        pytest.skip(f"no Python {version} on PATH, under pyenv or uv")
+    return Path(found)
 
 
 @pytest.fixture(scope="session")

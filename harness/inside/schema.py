@@ -2,6 +2,7 @@
 
 # Bump when the layout or meaning of any JSON record below changes; readers refuse other numbers.
 SCHEMA_VERSION = 2
+PYTHON_FLOOR = (3, 6)  # the oldest Python the inside code runs on; tests run it there (tests/conftest.py)
 
 # Persistence formats, in the order the report shows them.
 FORMATS = (

@@ -23,7 +23,6 @@ from onnx.external_data_helper import (  # noqa: E402
 
 np = pytest.importorskip("numpy")
 
-PY36 = Path.home() / ".pyenv" / "versions" / "3.6.15" / "bin" / "python"
 ABSOLUTE = os.path.abspath(os.sep + os.path.join("etc", "passwd"))
 LOCATIONS = ["../../etc/passwd", ABSOLUTE]
 
@@ -439,14 +438,13 @@ def test_unreadable_paths_are_problems_not_exceptions(tmp_path):
 
 # -- the oldest interpreter of the matrix ----------------------------------------------------------
 
-@pytest.mark.skipif(not PY36.exists(), reason="no Python 3.6.15 under ~/.pyenv")
-def test_runs_on_python_3_6(tmp_path, honest):
+def test_runs_on_the_oldest_python(tmp_path, honest, oldest_python):
     models, _ = honest
     good = _write(tmp_path, models["Pipeline"], "good.onnx")
     bad = _write(tmp_path, _if_model([_constant(_external(_tensor("deep")), "t")]), "bad.onnx")
     code = ("import sys; from inside.load import onnx_check as c; "
             "print(repr((c.problems(sys.argv[1]), c.problems(sys.argv[2]))))")
-    out = subprocess.run([str(PY36), "-c", code, str(good), str(bad)], cwd=str(REPO / "harness"),
+    out = subprocess.run([str(oldest_python), "-c", code, str(good), str(bad)], cwd=str(REPO / "harness"),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
     assert out.returncode == 0, out.stderr.decode()
     ok, refused = eval(out.stdout.decode())

@@ -25,7 +25,6 @@ import pytest
 from harness.inside.load import scan
 
 REPO = Path(__file__).resolve().parents[2]
-PY36 = Path.home() / ".pyenv/versions/3.6.15/bin/python"
 AS_LIMIT = 512 << 20
 MAX_RSS = 300 << 20   # the caps allow ~64 MiB of data, a copy or two, and the interpreter
 SLACK = 1.5           # seconds over MAX_SECONDS a subprocess may take (start-up, reading)
@@ -387,17 +386,16 @@ def test_attack_bounded(attack_files, name):
     assert set(result["found"]) == expected, result
 
 
-@pytest.mark.skipif(not PY36.exists(), reason="no Python 3.6 at ~/.pyenv")
-def test_python36(attack_files, tmp_path):
+def test_the_oldest_python(attack_files, tmp_path, oldest_python):
     source = (REPO / "harness/inside/load/scan.py").read_text()
-    subprocess.run([str(PY36), "-c", "import ast, sys; ast.parse(sys.stdin.read())"],
+    subprocess.run([str(oldest_python), "-c", "import ast, sys; ast.parse(sys.stdin.read())"],
                    input=source, text=True, check=True)
     honest = tmp_path / "honest.pkl"
-    subprocess.run([str(PY36), "-c", "import collections, pickle, sys; open(sys.argv[1], 'wb')"
+    subprocess.run([str(oldest_python), "-c", "import collections, pickle, sys; open(sys.argv[1], 'wb')"
                     ".write(pickle.dumps(collections.OrderedDict(a=1), protocol=2))", str(honest)],
                    check=True)
     names = sorted(attack_files)
-    results = _scan_bounded(PY36, [("pickle", str(honest))] + [attack_files[n][:2] for n in names],
+    results = _scan_bounded(oldest_python, [("pickle", str(honest))] + [attack_files[n][:2] for n in names],
                             seconds=0.3, timeout=60)
     assert results[0]["found"] == ["collections"]
     for name, result in zip(names, results[1:]):
