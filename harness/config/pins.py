@@ -6,10 +6,11 @@ because "newest allowed by metadata" breaks old scikit-learn at import time (np.
 """
 
 import json
-import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+
+from ..core.versions import version_tuple
 
 ARCHES = ("amd64", "arm64", "i386")  # i386: PyPI's 32-bit wheels, up to scikit-learn 1.0.2
 
@@ -24,19 +25,6 @@ NUMPY2_FIRST = "2.0.2"
 NUMPY2_FIRST_PYTHONS = ("3.9", "3.10", "3.11", "3.12")
 # scipy 1.13.1 was built against numpy 2.0 and accepts numpy 1.22.4 and later: it serves both majors.
 SCIPY_BOTH_MAJORS = "1.13.1"
-
-
-def version_tuple(version):
-    """'1.4.2' -> (1, 4, 2); suffixes such as '.post1' are ignored."""
-    parts = []
-    for piece in version.split("."):
-        digits = re.match(r"\d*", piece).group()
-        if not digits:
-            break
-        parts.append(int(digits))
-        if digits != piece:  # '0rc1': keep the 0, stop at the pre-release suffix
-            break
-    return tuple(parts)
 
 
 @cache

@@ -17,6 +17,7 @@ from . import cross_arch
 from .columns import PAGE_DATA_VERSION, ROW_COLUMNS
 from ..config.env_ids import parse_id
 from ..core.platforms import word_text
+from ..core.versions import version_key
 from ..core.errors import ResultsSchemaError
 from ..inside.schema import FAMILIES, INPUTS, Status
 from ..results.file import RESULTS_SCHEMA
@@ -60,11 +61,6 @@ def worst(statuses):
     if PENDING in statuses:
         return PENDING
     return max(real, key=RANK.__getitem__) if real else Status.NOT_APPLICABLE
-
-
-def version_key(text):
-    """'1.10.2' sorts after '1.9': numbers compare as numbers, anything else as text."""
-    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"[.+-]", str(text)))
 
 
 def env_key(env):

@@ -4,6 +4,7 @@ explain most failures and which producer and consumer versions each one spans.""
 
 import re
 
+from ..core.versions import version_key
 from ..inside.schema import Status
 
 # (pattern searched in "Type: message", how the cause reads); the first match wins.
@@ -50,10 +51,6 @@ def cause(record):
     return f"{kind}: {_NUMBERS.sub('N', first)[:120]}".strip(": ")
 
 
-def _version_key(text):
-    return tuple(int(p) if p.isdigit() else 0 for p in re.split(r"[.]", text or "0"))
-
-
 def group(records, sklearn_of):
     """[{cause, cells, producers: (low, high), consumers: (low, high), formats, example}] by
     cells, most first; sklearn_of maps an environment id to its scikit-learn version."""
@@ -73,7 +70,7 @@ def group(records, sklearn_of):
             g["estimators"].add(str(record.get("estimator")))
     out = []
     for g in sorted(groups.values(), key=lambda g: (-g["cells"], g["cause"])):
-        p, c = sorted(g.pop("p"), key=_version_key), sorted(g.pop("c"), key=_version_key)
+        p, c = sorted(g.pop("p"), key=version_key), sorted(g.pop("c"), key=version_key)
         out.append(dict(g, producers=(p[0], p[-1]), consumers=(c[0], c[-1]), formats=sorted(g["formats"]),
                         estimators=sorted(g["estimators"])))
     return out

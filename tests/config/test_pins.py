@@ -5,7 +5,8 @@ import dataclasses
 import pytest
 
 from harness.config import pins
-from harness.config.pins import Pins, default_major, numpy_major, pins_for, version_tuple
+from harness.config.pins import Pins, default_major, numpy_major, pins_for
+from harness.core.versions import version_key, version_tuple
 
 
 def table(sklearn, python, arch):
@@ -96,6 +97,8 @@ def test_version_ordering():
     sklearn = pins.known_sklearn()
     assert sklearn == sorted(sklearn, key=version_tuple)
     assert sklearn[0] == "0.22.2.post1" and "1.3.2" in sklearn
+    # The sort key of the report and the cause table: the same order, text after numbers.
+    assert sorted(["1.10.0", "?", "1.9.1", "deb12", "1"], key=version_key) == ["1", "1.9.1", "1.10.0", "?", "deb12"]
     pythons = pins.known_pythons()
     assert pythons.index("3.9") < pythons.index("3.10") < pythons.index("3.13")
 
