@@ -4,6 +4,10 @@
 SCHEMA_VERSION = 2
 PYTHON_FLOOR = (3, 6)  # the oldest Python the inside code runs on; tests run it there (tests/conftest.py)
 
+# One cell's limits: the host passes them to the loader, whose options default to the same.
+CELL_TIMEOUT = 60          # seconds of a native cell (stages/load.py gives emulated ones more)
+CELL_MEMORY = 2 << 30      # bytes of address space of each cell's child
+
 # Persistence formats, in the order the report shows them.
 FORMATS = (
     "pickle",        # pickle.dumps with the Python's default protocol

@@ -17,15 +17,13 @@ from ..results import judge
 from ..results.record import blank as blank_result
 from . import trust
 from ..core.errors import SelectionError
-from ..inside.schema import SCHEMA_VERSION, Status
+from ..inside.schema import CELL_MEMORY, CELL_TIMEOUT, SCHEMA_VERSION, Status
 from ..core.files import write_json
 from ..core.untrusted import UntrustedInput, loads_bounded
 from ..envs.runner import EMULATION_COST, Limits, run_stoppably
 from .tree import inside_hash
 
-CELL_TIMEOUT = 60
 EMULATED_CELL_TIMEOUT = 300  # arm64 under qemu: imports alone take seconds
-CELL_MEMORY = 2 << 30
 
 
 @dataclass(frozen=True)

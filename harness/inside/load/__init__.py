@@ -18,7 +18,6 @@ from . import isolate
 from .. import schema
 from ..files import sha256_file
 
-DEFAULT_MEMORY = 2 << 30
 REQUIRED = ("key", "format", "file", "sha256", "task", "input_sha256")
 MAX_LOG = 1 << 16  # bytes of a dead child's stderr kept as evidence
 
@@ -227,8 +226,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m inside.load", description=__doc__)
     parser.add_argument("--tasks", required=True, help="TASKS.json written by the host")
     parser.add_argument("--artifacts", required=True, help="folder the cells' paths start in")
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per cell")
-    parser.add_argument("--memory", type=int, default=DEFAULT_MEMORY,
+    parser.add_argument("--timeout", type=float, default=float(schema.CELL_TIMEOUT), help="seconds per cell")
+    parser.add_argument("--memory", type=int, default=schema.CELL_MEMORY,
                         help="address-space limit of each cell in bytes (0: none)")
     parser.add_argument("--require-init", action="store_true",
                         help="refuse to run unless this is PID 1 (the container sandbox)")
