@@ -173,3 +173,21 @@ def test_show_more_caps_the_rows_of_a_big_cell(browser, tmp_path):
     browser.click("#d-more")
     assert visible_rows(browser) == 200
     assert browser.drain() == []
+
+
+def test_the_script_refuses_page_data_of_another_format(browser, page, tmp_path):
+    """The page's script checks the data's format number (report/columns.PAGE_DATA_VERSION)
+    before it reads a column: data of another format says so instead of drawing wrong grids."""
+    from harness.report.columns import PAGE_DATA_VERSION
+
+    text = page.read_text(encoding="utf-8")
+    marker = '{"v":%d,' % PAGE_DATA_VERSION
+    assert text.count(marker) == 1
+    other = tmp_path / "other.html"
+    other.write_text(text.replace(marker, '{"v":%d,' % (PAGE_DATA_VERSION + 1)), encoding="utf-8")
+    browser.goto(other.as_uri())
+    body = browser.js("document.body.textContent")
+    assert f"format {PAGE_DATA_VERSION + 1}; its script reads format {PAGE_DATA_VERSION}." in body
+    assert browser.js("document.querySelectorAll('#grids td[data-g]').length") == 0
+    browser.goto(page.as_uri())
+    assert browser.js("document.querySelectorAll('#grids td[data-g]').length") > 0
