@@ -189,7 +189,7 @@ def write_results(matrix, tree, locks):
         # Rotate only when something changed: rerunning `report` must not compare a run with itself.
         tree.results_json.replace(tree.previous_results_json)
         older = previous  # what previous-results now holds: read once, not again
-    carry_since(results, older if older and older.get("schema") == RESULTS_SCHEMA else None)
+    carry_since(results, older if older and not results_file.other_schema(older) else None)
     results_file.write_parquet(tree.results_parquet, results)
     results_file.write(tree.results_json, results)
     return results
@@ -197,9 +197,9 @@ def write_results(matrix, tree, locks):
 
 def _refuse_other_schema(path, data):
     """ResultsSchemaError for a results file of another schema: it is neither read nor replaced."""
-    if data is not None and (not isinstance(data, dict) or data.get("schema") != RESULTS_SCHEMA):
-        found = data.get("schema") if isinstance(data, dict) else None
-        raise ResultsSchemaError(f"{path} has schema {found!r}, this harness writes schema {RESULTS_SCHEMA}",
+    found = results_file.other_schema(data) if data is not None else None
+    if found:
+        raise ResultsSchemaError(f"{path} has {found}, this harness writes schema {RESULTS_SCHEMA}",
                                  hint="move it away (an older harness wrote it), then run the command again")
 
 

@@ -43,10 +43,10 @@ def load_results(path, what="results"):
     except UntrustedInput as exc:
         raise ResultsSchemaError(f"{what} at {path} cannot be read: {exc}",
                                  hint="move it away, then run `python -m harness report` again") from None
-    found = data.get("schema") if isinstance(data, dict) else None
-    if found != RESULTS_SCHEMA:
+    found = results_file.other_schema(data)
+    if found:
         raise ResultsSchemaError(
-            f"{what} at {path} has schema {found!r:.40}, this harness reads schema {RESULTS_SCHEMA}",
+            f"{what} at {path} has {found}, this harness reads schema {RESULTS_SCHEMA}",
             hint="rerun `python -m harness report` (or `python -m harness run`) with this harness to rewrite it")
     return data
 

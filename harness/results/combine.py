@@ -164,6 +164,6 @@ def _check_schema(source):
         return
     except UntrustedInput as exc:
         raise ResultsSchemaError(f"{results} cannot be read: {exc}") from None
-    found = data.get("schema") if isinstance(data, dict) else None
-    if found != results_file.RESULTS_SCHEMA:
-        raise ResultsSchemaError(f"{results} has schema {found!r:.40}, this harness reads {results_file.RESULTS_SCHEMA}")
+    found = results_file.other_schema(data)
+    if found:
+        raise ResultsSchemaError(f"{results} has {found}, this harness reads {results_file.RESULTS_SCHEMA}")

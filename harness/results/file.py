@@ -17,6 +17,13 @@ NAME, PREVIOUS, PARQUET = "results.json.gz", "previous-results.json.gz", "result
 LEGACY = ("results.json", "previous-results.json")  # schema 2 names: refused, with what to do
 
 
+def other_schema(data):
+    """None when parsed results state RESULTS_SCHEMA, else what they state ("schema 2"), for the
+    message of whoever refuses them: every reader and writer of results files asks here."""
+    found = data.get("schema") if isinstance(data, dict) else None
+    return None if found == RESULTS_SCHEMA else f"schema {found!r:.40}"
+
+
 def encode(results):
     """The bytes of results.json.gz: sorted keys, no spaces, gzip level 6 (mtime 0: the same
     results give the same bytes)."""

@@ -59,3 +59,10 @@ def test_parquet_has_a_row_per_cell_and_the_whole_record(tmp_path):
     assert json.loads(rows[1]["record"])["error"]["message"] == "no"
     results_file.write_parquet(path, _results([]))
     assert pq.read_table(path).num_rows == 0
+
+
+def test_one_check_says_what_schema_a_results_file_states():
+    assert results_file.other_schema({"schema": results_file.RESULTS_SCHEMA}) is None
+    assert results_file.other_schema({"schema": 2}) == "schema 2"
+    assert results_file.other_schema(["not", "a", "record"]) == "schema None"
+    assert results_file.other_schema({"schema": "x" * 100}) == "schema " + repr("x" * 100)[:40]
