@@ -6,6 +6,7 @@ and every call's status. Exits 1 when any cell differs, and prints the first dif
 
 import re
 import sys
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -43,6 +44,10 @@ def main(argv):
         print(" ", " ".join(key), {f: (str(b[f])[:200], str(a[f])[:200]) for f in b if b[f] != a[f]})
     for key in (only_before + only_after)[:10]:
         print("  unmatched", " ".join(key))
+    # The outcomes, so that a comparison says what it covered (pending: never loaded in either run).
+    for name, side in (("before", before), ("after", after)):
+        counts = Counter(c.get("status") for c in side.values())
+        print(f"{name}:", ", ".join(f"{status} {n:,}" for status, n in counts.most_common()))
     return 1 if differ or only_before or only_after else 0
 
 
