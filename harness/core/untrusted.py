@@ -117,7 +117,11 @@ def read_bytes_bounded(path, max_bytes, nofollow=False):
             raise UntrustedInput(f"{path} is not a regular file")
         if info.st_size > max_bytes:  # sparse or not, refused before a byte is read
             raise UntrustedInput(f"{path} is {info.st_size:,} bytes, more than the {max_bytes:,} allowed")
-        data = handle.read(max_bytes + 1)  # the file may have grown since fstat
+        # Read what fstat saw and one byte more (a buffer of max_bytes would be allocated whole);
+        # the file may have grown since, and then it is read on up to the bound.
+        data = handle.read(info.st_size + 1)
+        if len(data) > info.st_size:
+            data += handle.read(max_bytes + 1 - len(data))
     if len(data) > max_bytes:
         raise UntrustedInput(f"{path} is more than the {max_bytes:,} bytes allowed")
     return data

@@ -2,19 +2,27 @@
 JSON, gzip) for programs, results.parquet (a row per cell) for analysis.
 
 Schema 3 of the results file is schema 2's content, compact and gzipped (23x smaller for the
-default matrix); its cells are the records of the shared schema (inside/schema.py).
+default matrix); its cells are the records of the shared schema (inside/schema.py). It is one
+JSON document laid out in lines: the header (every field but the cells), then one cell a line,
+so that the merge writes and the report reads a million cells one at a time.
 """
 
 import gzip
+import io
 import json
+import os
+import shutil
+import tempfile
 import zlib
+from pathlib import Path
 
-from ..core.files import write_bytes
-from ..core.untrusted import RESULTS_MAX, UntrustedInput, loads_bounded, read_bytes_bounded
+from ..core.untrusted import MAX_DEPTH, RESULTS_MAX, UntrustedInput, loads_bounded, read_bytes_bounded
 
 RESULTS_SCHEMA = 3
 NAME, PREVIOUS, PARQUET = "results.json.gz", "previous-results.json.gz", "results.parquet"
 LEGACY = ("results.json", "previous-results.json")  # schema 2 names: refused, with what to do
+_CELLS = '"cells":['
+_CHUNK = 1 << 20
 
 
 def other_schema(data):
@@ -24,29 +32,199 @@ def other_schema(data):
     return None if found == RESULTS_SCHEMA else f"schema {found!r:.40}"
 
 
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=True)
+
+
+def dumps(value):
+    """A cell's text in the results file: compact JSON, sorted keys."""
+    return _ENCODER.encode(value)
+
+
+def _head(header):
+    """The first line: the header's fields, then the opening of the cells."""
+    text = dumps({k: v for k, v in header.items() if k != "cells"})
+    return text[:-1] + ("," if len(text) > 2 else "") + _CELLS + "\n"
+
+
+class _Atomic:
+    """A temporary file beside path that replaces it on commit, or disappears."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, self.tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        os.close(fd)
+
+    def commit(self):
+        os.chmod(self.tmp, 0o644)  # mkstemp makes 0600; results are published and read by containers
+        os.replace(self.tmp, self.path)
+
+    def discard(self):
+        Path(self.tmp).unlink(missing_ok=True)
+
+
+def _gzip(raw):
+    """A gzip stream into raw: level 6, no file name and mtime 0 (the bytes depend on the content alone)."""
+    return gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=6, mtime=0)
+
+
+class Writer:
+    """results.json.gz written as the cells come. The header goes first in the file but is written
+    at close(), so fields computed from the cells may join the header dict until then: the cells
+    are one gzip member in a temporary file, the header another put before them (a gzip file may
+    hold several members; every reader inflates them as one text). A reader sees the old file
+    until close(), never half of the new one."""
+
+    def __init__(self, path, header, raw=None):
+        self.header, self.cells = header, 0
+        self._path, self._raw = path, raw
+        if raw is None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._part = io.BytesIO() if raw is not None else tempfile.TemporaryFile(dir=Path(path).parent)
+        self._gz = _gzip(self._part)
+
+    def add(self, cell, text=None):
+        """Append one cell (text: its dumps(), when the caller has it already)."""
+        self._gz.write((("" if not self.cells else ",\n") + (text or dumps(cell))).encode("utf-8"))
+        self.cells += 1
+
+    def close(self):
+        """Write the header, then the cells, and put the file in place."""
+        self._gz.write(b"\n]}" if self.cells else b"]}")
+        self._gz.close()
+        target = _Atomic(self._path) if self._raw is None else None
+        try:
+            raw = open(target.tmp, "wb") if target else self._raw
+            head = _gzip(raw)
+            head.write(_head(self.header).encode("utf-8"))
+            head.close()
+            self._part.seek(0)
+            shutil.copyfileobj(self._part, raw, 1 << 20)
+            if target:
+                raw.close()
+                target.commit()
+        except BaseException:
+            if target:
+                target.discard()
+            raise
+        finally:
+            self._part.close()
+
+    def abort(self):
+        """Leave the old file as it was."""
+        self._gz.close()
+        self._part.close()
+
+
 def encode(results):
-    """The bytes of results.json.gz: sorted keys, no spaces, gzip level 6 (mtime 0: the same
-    results give the same bytes)."""
-    text = json.dumps(results, sort_keys=True, separators=(",", ":"), allow_nan=True)
-    return gzip.compress(text.encode("utf-8"), compresslevel=6, mtime=0)
+    """The bytes of results.json.gz for a results dict (header and cells)."""
+    raw = io.BytesIO()
+    _write_all(Writer(None, results, raw=raw), results)
+    return raw.getvalue()
+
+
+def _write_all(writer, results):
+    try:
+        for cell in results.get("cells") or ():
+            writer.add(cell)
+    except BaseException:
+        writer.abort()
+        raise
+    writer.close()
 
 
 def write(path, results):
     """Write results.json.gz atomically."""
-    write_bytes(path, encode(results))
+    _write_all(Writer(path, results), results)
+
+
+def _inflated_lines(data, what, max_bytes):
+    """The lines of gzip bytes (one member or several), inflated a chunk at a time within
+    max_bytes in all."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)  # gzip header and trailer
+    total, rest, pos = 0, b"", 0
+    while True:
+        if inflater.eof:
+            data, pos = inflater.unused_data + data[pos:], 0
+            if not data:
+                break
+            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)  # the next member
+        if inflater.unconsumed_tail:
+            source = inflater.unconsumed_tail
+        elif pos < len(data):
+            source, pos = data[pos:pos + _CHUNK], pos + _CHUNK
+        else:
+            raise UntrustedInput(f"{what} is not gzip: the stream ends early")
+        try:
+            chunk = inflater.decompress(source, _CHUNK)
+        except zlib.error as exc:
+            raise UntrustedInput(f"{what} is not gzip: {exc}") from None
+        total += len(chunk)
+        if total > max_bytes:
+            raise UntrustedInput(f"{what} inflates to more than the {max_bytes:,} bytes allowed")
+        lines = (rest + chunk).split(b"\n")
+        rest = lines.pop()
+        yield from lines
+    if rest:
+        yield rest
+
+
+def stream(data, what="results", max_bytes=RESULTS_MAX):
+    """(header, cells) of results.json.gz bytes: the header parsed, the cells an iterator that
+    parses one line at a time. A file of one line (written whole by an older harness) is parsed
+    whole. UntrustedInput for anything unusable, from either."""
+    lines = _inflated_lines(data, what, max_bytes)
+    first = next(lines, b"")
+    if not first.endswith(_CELLS.encode()):
+        document = loads_bounded(first + b"\n".join(lines), what=what)
+        if not isinstance(document, dict):
+            raise UntrustedInput(f"{what} is not a JSON object")
+        cells = document.pop("cells", None)
+        return document, iter(cells if isinstance(cells, list) else ())
+    head = first[:-len(_CELLS)].rstrip(b",")
+    header = loads_bounded(head + b"}", what=what)
+    return header, _cells(lines, what)
+
+
+_BATCH = 2000  # cell lines parsed at once, as one JSON array: one depth scan and one parse for all
+
+
+def _cells(lines, what):
+    batch, ended = [], False
+    for line in lines:
+        if not line:
+            continue
+        if ended:
+            raise UntrustedInput(f"{what} goes on after its cells")
+        if line == b"]}":
+            ended = True
+            continue
+        batch.append(line[:-1] if line.endswith(b",") else line)
+        if len(batch) >= _BATCH:
+            yield from _parsed(batch, what)
+            batch = []
+    if not ended:
+        raise UntrustedInput(f"{what} ends before its cells do")
+    yield from _parsed(batch, what)
+
+
+def _parsed(batch, what):
+    """The cells of a batch of lines, parsed within the nesting bound (one level more: the array)."""
+    return loads_bounded(b"[" + b",".join(batch) + b"]", max_depth=MAX_DEPTH + 1, what=what) if batch else []
 
 
 def decode(data, what="results", max_bytes=RESULTS_MAX):
     """The results in gzip bytes, decompressed within max_bytes (a gzip bomb from another machine
     stops there), parsed within the nesting bound; UntrustedInput otherwise."""
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)  # gzip header and trailer
-    try:
-        text = inflater.decompress(data, max_bytes + 1)
-    except zlib.error as exc:
-        raise UntrustedInput(f"{what} is not gzip: {exc}") from None
-    if len(text) > max_bytes or inflater.unconsumed_tail:
-        raise UntrustedInput(f"{what} inflates to more than the {max_bytes:,} bytes allowed")
-    return loads_bounded(text, what=what)
+    header, cells = stream(data, what, max_bytes)
+    header["cells"] = list(cells)
+    return header
+
+
+def open_results(path, nofollow=False):
+    """(header, cells iterator) of the results at path; FileNotFoundError passes, anything
+    unusable is UntrustedInput (from the iterator too)."""
+    return stream(read_bytes_bounded(path, RESULTS_MAX, nofollow=nofollow), what=str(path))
 
 
 def read(path, nofollow=False):
@@ -56,9 +234,10 @@ def read(path, nofollow=False):
 
 PARQUET_COLUMNS = ("key", "producer", "consumer", "estimator", "family", "format", "status", "max_abs",
                    "max_rel", "error_type", "error_message", "warnings", "known", "canary", "record")
+PARQUET_BATCH = 10_000  # rows a row group: a batch is held in memory, never the whole table
 
 
-def _row(cell):
+def _row(cell, text):
     err = cell.get("error") if isinstance(cell.get("error"), dict) else {}
     warnings = [f"{w.get('category')}: {w.get('message')}" for w in cell.get("warnings") or () if isinstance(w, dict)]
     number = [cell.get(k) if isinstance(cell.get(k), (int, float)) and not isinstance(cell.get(k), bool) else None
@@ -68,23 +247,51 @@ def _row(cell):
     return [str(cell.get("key", "")), str(cell.get("producer", "")), str(cell.get("consumer", "")),
             str(cell.get("estimator", "")), str(cell.get("family", "")), str(cell.get("format", "")),
             str(cell.get("status", "")), *number, err.get("type"), err.get("message"), warnings,
-            known.get("reason"), canary.get("status"), json.dumps(cell, sort_keys=True, allow_nan=True, default=str)]
+            known.get("reason"), canary.get("status"), text]
+
+
+class ParquetWriter:
+    """results.parquet written a row group at a time: one row per cell, the columns an analysis
+    filters on, and the whole record as JSON text (zstd-compressed, strings dictionary-encoded)."""
+
+    def __init__(self, path, header):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        self._pa = pa
+        types = {"max_abs": pa.float64(), "max_rel": pa.float64(), "warnings": pa.list_(pa.string())}
+        self._schema = pa.schema([(name, types.get(name, pa.string())) for name in PARQUET_COLUMNS],
+                                 metadata={"schema": str(RESULTS_SCHEMA), "matrix": str(header.get("matrix", "")),
+                                           "generated": str(header.get("generated", ""))})
+        self._file = _Atomic(path)
+        self._out = pq.ParquetWriter(self._file.tmp, self._schema, compression="zstd")
+        self._rows = []
+
+    def add(self, cell, text=None):
+        """Append one cell (text: its dumps(), when the caller has it already)."""
+        self._rows.append(_row(cell, text or dumps(cell)))
+        if len(self._rows) >= PARQUET_BATCH:
+            self._flush()
+
+    def _flush(self):
+        columns = list(zip(*self._rows)) if self._rows else [()] * len(PARQUET_COLUMNS)
+        self._out.write_table(self._pa.table({f.name: self._pa.array(list(values), type=f.type)
+                                              for f, values in zip(self._schema, columns)}, schema=self._schema))
+        self._rows = []
+
+    def close(self):
+        """Write the last row group and put the file in place."""
+        if self._rows:
+            self._flush()
+        self._out.close()
+        self._file.commit()
+
+    def abort(self):
+        """Leave the old file as it was."""
+        self._out.close()
+        self._file.discard()
 
 
 def write_parquet(path, results):
-    """results.parquet: one row per cell, the columns an analysis filters on, and the whole
-    record as JSON text (zstd-compressed, strings dictionary-encoded)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    rows = [_row(cell) for cell in results["cells"]]
-    columns = list(zip(*rows)) if rows else [()] * len(PARQUET_COLUMNS)
-    types = {"max_abs": pa.float64(), "max_rel": pa.float64(), "warnings": pa.list_(pa.string())}
-    table = pa.table({name: pa.array(list(values), type=types.get(name, pa.string()))
-                      for name, values in zip(PARQUET_COLUMNS, columns)},
-                     metadata={"schema": str(RESULTS_SCHEMA), "matrix": str(results.get("matrix", "")),
-                               "generated": str(results.get("generated", ""))})
-    tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, tmp, compression="zstd")
-    tmp.chmod(0o644)
-    tmp.replace(path)
+    """results.parquet of a results dict."""
+    _write_all(ParquetWriter(path, results), results)

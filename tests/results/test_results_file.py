@@ -66,3 +66,53 @@ def test_one_check_says_what_schema_a_results_file_states():
     assert results_file.other_schema({"schema": 2}) == "schema 2"
     assert results_file.other_schema(["not", "a", "record"]) == "schema None"
     assert results_file.other_schema({"schema": "x" * 100}) == "schema " + repr("x" * 100)[:40]
+
+
+def test_the_file_is_one_json_document_a_cell_a_line_read_a_cell_at_a_time(tmp_path):
+    path = tmp_path / results_file.NAME
+    results_file.write(path, _results(CELLS * 3000))
+    text = gzip.decompress(path.read_bytes()).decode()
+    assert json.loads(text) == results_file.read(path)  # any JSON reader takes it whole
+    lines = text.split("\n")
+    assert len(lines) == 6002 and lines[0].endswith('"cells":[') and lines[-1] == "]}"
+    header, cells = results_file.open_results(path)
+    assert header["matrix"] == "m" and "cells" not in header
+    assert next(cells)["key"] == "k1" and sum(1 for _ in cells) == 5999
+    results_file.write(path, _results([]))
+    assert results_file.read(path)["cells"] == []
+
+
+def test_header_fields_may_be_added_until_the_writer_closes(tmp_path):
+    path = tmp_path / results_file.NAME
+    header = {"schema": results_file.RESULTS_SCHEMA}
+    writer = results_file.Writer(path, header)
+    writer.add(CELLS[0])
+    header["proof"] = {"ok": True}  # known only once every cell went through
+    assert not path.exists()  # nothing in place before close
+    writer.close()
+    assert results_file.read(path)["proof"] == {"ok": True} and writer.cells == 1
+    aborted = results_file.Writer(path, {"schema": 0})
+    aborted.add(CELLS[1])
+    aborted.abort()
+    assert results_file.read(path)["schema"] == results_file.RESULTS_SCHEMA  # the old file stays
+    assert [p.name for p in tmp_path.iterdir()] == [results_file.NAME]  # no temporary file left
+
+
+def test_a_file_written_whole_by_an_older_harness_is_read_too(tmp_path):
+    path = tmp_path / results_file.NAME
+    path.write_bytes(gzip.compress(json.dumps(_results(CELLS), separators=(",", ":")).encode()))
+    assert results_file.read(path)["cells"][0]["key"] == "k1"
+
+
+def test_a_cut_damaged_or_extended_stream_is_refused(tmp_path):
+    good = results_file.encode(_results(CELLS * 2000))
+    for name, data in [("cut", good[:len(good) // 2]),
+                       ("no end", gzip.compress(gzip.decompress(good)[:-3])),
+                       ("more", gzip.compress(gzip.decompress(good) + b'\n{"key": "x"}')),
+                       ("bad line", gzip.compress(gzip.decompress(good).replace(b'"k2"', b'"k2', 1))),
+                       ("deep line", gzip.compress(gzip.decompress(good).replace(
+                           b'"family":"linear"', b'"family":' + b"[" * 100 + b"]" * 100, 1)))]:
+        path = tmp_path / f"{name}.json.gz"
+        path.write_bytes(data)
+        with pytest.raises(UntrustedInput):
+            results_file.read(path)
