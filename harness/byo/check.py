@@ -21,7 +21,7 @@ from ..results.cells import Cell
 from ..core.errors import SelectionError
 from ..inside.schema import CORE_METHODS, INPUTS, SCHEMA_VERSION, Status, split_call
 from ..core.files import sha256_file, sha256_text, write_bytes, write_json
-from ..report.model import state_lines
+from ..report.texts import state_lines
 from ..stages.tree import RunTree, inside_hash
 from ..core.untrusted import term_text
 
@@ -294,7 +294,7 @@ def select_consumers(matrix, pattern):
 def write_html(results, path):
     """The answer as a self-contained page in the report's style."""
     from ..report.render import environment
-    from ..report.model import STATUSES
+    from ..report.texts import STATUSES
 
     page = environment().get_template("check.html.j2").render(
         results=results, passed=all(r.passed for r in results), statuses=STATUSES, state_lines=state_lines)

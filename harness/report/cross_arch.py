@@ -19,28 +19,43 @@ def twins_key(env_id):
     return (found["sklearn"], found["python"], found["stack"]) if found else None
 
 
-def pairs(cells):
-    """[{producer, consumer, words, format, counts, broken}] for every producer->consumer of twins."""
-    table = defaultdict(lambda: {"counts": Counter(), "broken": []})
-    for cell in cells:
+class Tally:
+    """The cells between twins, added one at a time."""
+
+    def __init__(self):
+        self._table = defaultdict(lambda: {"counts": Counter(), "broken": []})
+        self._twins = {}
+
+    def _key(self, env_id):
+        if env_id not in self._twins:
+            self._twins[env_id] = twins_key(env_id)
+        return self._twins[env_id]
+
+    def add(self, cell):
+        """Count one cell when it lies between two twins."""
         if cell.get("canary") or cell.get("producer_na"):
-            continue
+            return
         producer, consumer = cell.get("producer"), cell.get("consumer")
-        if not producer or not consumer or producer == consumer:
-            continue
-        key = twins_key(producer)
-        if key is None or key != twins_key(consumer):
-            continue
-        entry = table[(producer, consumer, cell.get("format"))]
+        if not producer or not consumer or producer == consumer or not isinstance(producer, str) \
+                or not isinstance(consumer, str):
+            return
+        key = self._key(producer)
+        if key is None or key != self._key(consumer):
+            return
+        entry = self._table[(producer, consumer, cell.get("format"))]
         status = cell.get("status")
         entry["counts"][status] += 1
         if status not in SURVIVES:
             entry["broken"].append({"estimator": cell.get("estimator"), "status": status,
                                     "cause": causes.cause(cell) or status})
-    out = []
-    for (producer, consumer, fmt), entry in sorted(table.items(), key=lambda kv: tuple(map(str, kv[0]))):
-        arches = [parse_id(e)["arch"] for e in (producer, consumer)]
-        out.append({"producer": producer, "consumer": consumer, "format": fmt,
-                    "words": [word_text(a) for a in arches], "counts": dict(entry["counts"]),
-                    "broken": sorted(entry["broken"], key=lambda b: str(b["estimator"]))})
-    return out
+
+    def result(self):
+        """[{producer, consumer, words, format, counts, broken}] for every producer->consumer of twins."""
+        out = []
+        for (producer, consumer, fmt), entry in sorted(self._table.items(), key=lambda kv: tuple(map(str, kv[0]))):
+            arches = [parse_id(e)["arch"] for e in (producer, consumer)]
+            out.append({"producer": producer, "consumer": consumer, "format": fmt,
+                        "words": [word_text(a) for a in arches], "counts": dict(entry["counts"]),
+                        "broken": sorted(entry["broken"], key=lambda b: str(b["estimator"]))})
+        return out
+

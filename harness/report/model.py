@@ -4,17 +4,15 @@ The cells are results/record.CellResult records; report/columns.py says which of
 column of the page's data shows.
 """
 
-import math
-import sys
 import re
-from functools import lru_cache
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..results import canaries, causes, file as results_file
-from . import cross_arch
+from ..results import file as results_file
 from .columns import PAGE_DATA_VERSION, ROW_COLUMNS
+from .rows import NEW, UNCOMPARED, Pass, Previous, cell_id, classify, previous_of, since_of
+from .texts import BAD, PENDING, RANK, STATUSES, compact, first_line, predictions_of
 from ..config.env_ids import parse_id
 from ..core.platforms import word_text
 from ..core.versions import version_key
@@ -23,32 +21,43 @@ from ..inside.schema import FAMILIES, INPUTS, Status
 from ..results.file import RESULTS_SCHEMA
 from ..core.untrusted import UntrustedInput
 
-PENDING = "pending"
-STATUSES = Status.ORDER + (PENDING,)
-RANK = {s: i for i, s in enumerate(STATUSES)}
-OK = (Status.IDENTICAL, Status.CLOSE, Status.WARNING)
-BAD = (Status.MISMATCH, Status.PREDICT_ERROR, Status.LOAD_ERROR, Status.REFUSED, Status.CRASH, Status.TIMEOUT)
-TEXT_LIMIT = 300          # characters of an error or warning shown in the page (the results file has it all)
 LIST_LIMIT = 200          # rows of a server-side list before "and N more"
-_FROM_VERSION = re.compile(r"from version (\S+?)\.? when")
 
 
-def load_results(path, what="results"):
-    """Read a results file and refuse any other schema number with the command that fixes it."""
+def open_results(path, what="results"):
+    """(header, cells iterator) of a results file, any other schema refused with the command
+    that fixes it; the iterator raises ResultsSchemaError for a cell it cannot read."""
     path = Path(path)
     try:
-        data = results_file.read(path)  # a previous run's file may come from anywhere
+        header, cells = results_file.open_results(path)  # a previous run's file may come from anywhere
     except FileNotFoundError:
         raise ResultsSchemaError(f"{path} does not exist", hint="run `python -m harness report` after a load")
     except UntrustedInput as exc:
-        raise ResultsSchemaError(f"{what} at {path} cannot be read: {exc}",
-                                 hint="move it away, then run `python -m harness report` again") from None
-    found = results_file.other_schema(data)
+        raise _unreadable(path, what, exc) from None
+    found = results_file.other_schema(header)
     if found:
         raise ResultsSchemaError(
             f"{what} at {path} has {found}, this harness reads schema {RESULTS_SCHEMA}",
             hint="rerun `python -m harness report` (or `python -m harness run`) with this harness to rewrite it")
-    return data
+    return header, _checked(cells, path, what)
+
+
+def _unreadable(path, what, exc):
+    return ResultsSchemaError(f"{what} at {path} cannot be read: {exc}",
+                              hint="move it away, then run `python -m harness report` again")
+
+
+def _checked(cells, path, what):
+    try:
+        yield from cells
+    except UntrustedInput as exc:
+        raise _unreadable(path, what, exc) from None
+
+
+def load_results(path, what="results"):
+    """A results file read whole (header and cells), as open_results checks it."""
+    header, cells = open_results(path, what)
+    return dict(header, cells=list(cells))
 
 
 def worst(statuses):
@@ -76,155 +85,12 @@ def word_order(arch):
     return (text != "64-bit little-endian", text)
 
 
-def first_line(text, limit=TEXT_LIMIT):
-    """The first non-empty line of a text, cut to limit characters."""
-    for line in str(text or "").splitlines():
-        if line.strip():
-            line = line.strip()
-            return line if len(line) <= limit else line[:limit - 1] + "\u2026"
-    return ""
-
-
-def error_text(record):
-    """'Type: first line of the message' of a cell's error, else of its first failing method, or ''."""
-    err = record.get("error")
-    if not err:
-        methods = record.get("methods")
-        for name, method in (methods.items() if isinstance(methods, dict) else ()):
-            if isinstance(method, dict) and method.get("status") in ("error", "missing", "mismatch"):
-                return _error_line(f"{name} {method['status']}", str(method.get("detail") or ""))
-        return ""
-    if isinstance(err, dict):
-        return _error_line(str(err.get("type") or ""), str(err.get("message") or ""))
-    return _error_line("", str(err))
-
-
-@lru_cache(maxsize=65536)
-def _error_line(kind, message):
-    line = first_line(message)
-    return first_line(f"{kind}: {line}" if kind and line else kind or line)
-
-
-MAX_CALL_LINES = 12
-
-
-def state_lines(record):
-    """The fitted-state difference of a cell (producer after fitting, consumer after loading) as lines."""
-    diff = record.get("state") if isinstance(record.get("state"), dict) else {}
-    counts = diff.get("counts") if isinstance(diff.get("counts"), dict) else {}
-    out = []
-    for kind in ("missing", "added"):
-        names = [str(n) for n in diff.get(kind) or () if isinstance(n, str)]
-        if names:
-            out.append(first_line(f"state: {counts.get(kind, len(names))} {kind} ({', '.join(names[:6])})"))
-    changed = [c for c in diff.get("changed") or () if isinstance(c, list) and len(c) == 2]
-    if changed:
-        out.append(first_line(f"state: {counts.get('changed', len(changed))} changed ("
-                              + ", ".join(f"{c[0]}: {c[1]}" for c in changed[:6]) + ")"))
-    return out
-
-
-def calls_text(record):
-    """A cell's calls for the page: first line "method=letters,..." (a letter per input of
-    schema.INPUTS), then one line per type change and per call that is not identical."""
-    grid = record.get("grid") if isinstance(record.get("grid"), dict) else {}
-    head = ",".join(f"{m}={v}" for m, v in grid.items()
-                    if isinstance(m, str) and isinstance(v, str) and m.isidentifier() and len(v) <= 12)
-    lines = [f"type change {first_line(t)}" for t in (record.get("type_changes") or ())[:4] if isinstance(t, str)]
-    lines += state_lines(record)
-    refit = record.get("refit") if isinstance(record.get("refit"), dict) else None
-    if refit and isinstance(refit.get("status"), str):
-        how = "predicts like" if refit["status"] in (Status.IDENTICAL, Status.CLOSE) else "differs from"
-        lines.append(first_line(f"refit here: the loaded model {how} this consumer's own fit ({refit['status']})"))
-    cv = record.get("cv") if isinstance(record.get("cv"), dict) else None
-    if cv and isinstance(cv.get("producer"), list) and len(cv["producer"]) == 2:
-        lines.append(first_line(f"cross-validation here {cv.get('consumer')} "
-                                f"{'within' if cv.get('in_range') else 'outside'} the producer's folds "
-                                f"{cv['producer'][0]}..{cv['producer'][1]}"))
-    methods = record.get("methods") if isinstance(record.get("methods"), dict) else {}
-    for call, rec in methods.items():
-        if isinstance(rec, dict) and rec.get("status") not in ("identical", None) and len(lines) < MAX_CALL_LINES:
-            lines.append(first_line(f"{call}: {rec.get('status')}" + (f": {rec['detail']}" if rec.get("detail") else "")))
-    return "\n".join([head] + lines) if head or lines else ""
-
-
-def warnings_of(record):
-    """[(category, message, original_version)] of a cell's warning records."""
-    out = []
-    for item in record.get("warnings") or ():
-        if isinstance(item, dict):  # results.json.gz comes from anywhere: anything else is skipped
-            version = item.get("original_version")
-            out.append(_warning(str(item.get("category") or "Warning"), str(item.get("message") or ""),
-                                None if version is None else str(version)))
-    return out
-
-
-@lru_cache(maxsize=65536)
-def _warning(category, message, version):
-    if version is None:  # the record's own when the warning had one; else the message may say it
-        found = _FROM_VERSION.search(message)
-        version = found.group(1) if found else ""
-    text = " ".join(message.split())
-    return (first_line(category, 80), text if len(text) <= TEXT_LIMIT else text[:TEXT_LIMIT - 1] + "\u2026",
-            first_line(version, 40))
-
-
-def _number(value):
-    """A finite float for the page: JSON has no Infinity/NaN, so an infinite relative difference
-    (the producer said 0) becomes the largest float and NaN becomes None."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
-        return None
-    return float(value) if math.isfinite(value) else math.copysign(sys.float_info.max, value)
-
-
-def diff_of(record):
-    """(max_abs, max_rel) of a cell, None when it was not measured."""
-    return _number(record.get("max_abs")), _number(record.get("max_rel"))
-
-
-def predictions_of(max_abs):
-    """For a cell with warnings: were the predictions identical or only close?"""
-    return Status.CLOSE if max_abs else Status.IDENTICAL
-
-
-def compact(value):
-    """A float with three significant digits: enough to read, small to embed."""
-    return None if value is None else float(f"{value:.3g}")
-
-
-def cell_id(record):
-    """What identifies a cell across runs (its key hashes image tags, which change)."""
-    return (record.get("producer"), record.get("consumer"), record.get("estimator"), record.get("format"))
-
-
-def classify(before, now):
-    """'breakage', 'fix', 'still' (failing both times) or None between two statuses."""
-    if before in OK and now in BAD:
-        return "breakage"
-    if before in BAD and now in OK:
-        return "fix"
-    if before in BAD and now in BAD:
-        return "still"
-    return None
-
-
-def since_of(record, before, generated, previous_generated):
-    """When a failing cell first failed: its own field, the previous run's, or this run."""
-    if record.get("status") not in BAD:
-        return None
-    if record.get("since"):
-        return record["since"]
-    if before is not None and before.get("status") in BAD:
-        return before.get("since") or previous_generated
-    return generated if before is not None else None
-
-
 def carry_since(results, previous):
-    """Add "since" to every failing cell of results (in place) from the previous run; merge may call it."""
-    before = {cell_id(c): c for c in (previous or {}).get("cells", [])}
+    """Add "since" to every failing cell of results (in place) from the previous run's results."""
+    prev = previous_of(previous) if previous else None
     for record in results.get("cells", []):
-        since = since_of(record, before.get(cell_id(record)), results.get("generated"),
-                         (previous or {}).get("generated"))
+        since = since_of(record, prev.before.get(cell_id(record)) if prev else None, results.get("generated"),
+                         prev.generated if prev else None)
         if since:
             record["since"] = since
         else:
@@ -281,6 +147,10 @@ class Model:
     proof: dict = field(default_factory=dict)
     causes: list = field(default_factory=list)
     cross_arch: list = field(default_factory=list)  # cross_arch.pairs: same versions, other architecture
+    typed: int = 0                # cells with a type_changes field
+    type_changed: int = 0         # cells that return another output type than their producer
+    refits: int = 0               # cells with a refit in their consumer
+    refits_differ: int = 0        # of which predict unlike the loaded artifact
 
     @property
     def cells(self):
@@ -288,16 +158,17 @@ class Model:
         return sum(self.totals.values())
 
 
-def _envs(results):
-    """Environment records sorted by the axes, with ids the cells mention but the list lacks."""
+def _envs(results, ids):
+    """Environment records sorted by the axes, with ids the cells (or the producer-side n/a)
+    mention but the list lacks."""
     envs = {e["id"]: dict(e) for e in results.get("environments", [])}
-    for cell in results.get("cells", []) + results.get("producer_na", []):
-        for env_id in (cell.get("producer"), cell.get("consumer")):
-            if env_id and env_id not in envs:
-                found = parse_id(env_id)
-                axes = ({k: found[k] for k in ("sklearn", "python", "numpy", "arch")} if found
-                        else {"sklearn": env_id, "python": "?", "numpy": "?", "arch": "?"})
-                envs[env_id] = {"id": env_id, **axes, "build": None, "dump": None}
+    mentioned = list(ids) + [na.get(k) for na in results.get("producer_na", []) for k in ("producer", "consumer")]
+    for env_id in mentioned:
+        if env_id and env_id not in envs:
+            found = parse_id(env_id)
+            axes = ({k: found[k] for k in ("sklearn", "python", "numpy", "arch")} if found
+                    else {"sklearn": env_id, "python": "?", "numpy": "?", "arch": "?"})
+            envs[env_id] = {"id": env_id, **axes, "build": None, "dump": None}
     out = sorted(envs.values(), key=env_key)
     for env in out:
         build, dump = env.get("build") or {}, env.get("dump") or {}
@@ -312,153 +183,124 @@ def _envs(results):
     return out
 
 
-def _rows(results, envs):
-    """Every row the page shows, sorted by producer, consumer, format: cells plus producer-side n/a."""
-    consumers = [e["id"] for e in envs if e["state"] in ("ok", "dump")]
-    rows = [c for c in results.get("cells", []) if not c.get("canary")]  # canaries have a table of their own
-    for na in results.get("producer_na", []):
-        reason = first_line(na.get("reason")) or "the producer could not write this format"
-        error = f"producer could not write it ({na.get('status') or 'n/a'}): {reason}"
-        for consumer in consumers:
-            rows.append({"producer": na.get("producer"), "consumer": consumer, "estimator": na.get("estimator"),
-                         "format": na.get("format"), "family": na.get("family", ""),
-                         "status": Status.NOT_APPLICABLE, "error": {"type": "", "message": error},
-                         "producer_na": True})
-    return rows
-
-
-def _canary_rows(results):
-    """The canaries, each with its expected and its actual outcome."""
-    rows = []
-    for c in results.get("cells", []):
-        if isinstance(c.get("canary"), dict):
-            expected = c["canary"]
-            rows.append({"producer": c.get("producer"), "estimator": c.get("estimator"), "status": c.get("status"),
-                         "expected": str(expected.get("status")) + (" with a type change" if expected.get("type_change") else ""),
-                         "problem": canaries.verdict(c), "error": error_text(c)})
-    return rows
-
-
 def build(results, previous=None):
-    """The view model of one results file, compared with an optional previous one."""
-    envs = _envs(results)
+    """The view model of one results file, compared with an optional previous one. results is
+    a header with its "cells" (a list, or an iterator read once); previous the previous run's
+    results (the same) or a Previous."""
+    header = {k: v for k, v in results.items() if k != "cells"}
+    if previous is not None and not isinstance(previous, Previous):
+        previous = previous_of(previous)
+    seen = Pass(header.get("generated", ""), previous)
+    for record in results.get("cells") or ():
+        seen.add(record)
+    return finish(header, seen)
+
+
+def finish(header, seen):
+    """The view model of a results header and the Pass that took its cells (the merge makes one
+    as it writes them, so that the report need not read them again)."""
+    previous = seen.previous
+    generated, prev_generated = header.get("generated", ""), previous.generated if previous else ""
+    envs = _envs(header, seen.ids)
+    consumers = [e["id"] for e in envs if e["state"] in ("ok", "dump")]
+    for na in header.get("producer_na", []):
+        seen.add_na(na, consumers)
     env_index = {e["id"]: i for i, e in enumerate(envs)}
-    formats = list(results.get("formats") or [])
-    estimators = {}
-    rows = _rows(results, envs)
-    for row in rows:
-        if row.get("format") not in formats:
-            formats.append(row.get("format"))
-        estimators.setdefault(row.get("estimator"), row.get("family") or "")
+    formats = list(header.get("formats") or [])
+    formats += [f for f in seen.formats if f not in formats]
     family_order = {f: i for i, f in enumerate(FAMILIES)}
-    fams = sorted({f for f in estimators.values()}, key=lambda f: (family_order.get(f, len(family_order)), f))
+    fams = sorted(set(seen.estimators.values()), key=lambda f: (family_order.get(f, len(family_order)), f))
     fam_index = {f: i for i, f in enumerate(fams)}
-    est_names = list(estimators)
+    est_names = list(seen.estimators)
     est_index = {name: i for i, name in enumerate(est_names)}
     fmt_index = {f: i for i, f in enumerate(formats)}
-    before = {cell_id(c): c for c in (previous or {}).get("cells", [])}
-    generated, prev_generated = results.get("generated", ""), (previous or {}).get("generated", "")
-    matrix = results.get("matrix", "default")
+    matrix = header.get("matrix", "default")
+    rows = seen.rows
+    # Sorted by producer, consumer, format and estimator; the sort is stable, so ties keep the file's order.
+    order = sorted(range(len(rows)), key=lambda i: (env_index[rows[i].producer], env_index[rows[i].consumer],
+                                                     fmt_index[rows[i].format], est_index[rows[i].estimator]))
 
     strings, wsets, knowns = _Table(), _Table(), _Table()
-    keyed = []
-    for row in rows:
-        keyed.append((env_index[row["producer"]], env_index[row["consumer"]], fmt_index[row["format"]],
-                      est_index[row["estimator"]], row))
-    keyed.sort(key=lambda item: item[:4])
-
     # s, ch and wc are built apart: a string of letters each, and a list of rows.
     col = {c.key: [] for c in ROW_COLUMNS if c.key not in ("s", "ch", "wc")}
     status_chars, change_chars, close_warnings = [], [], []
     groups = {"p": [], "c": [], "f": [], "s": []}
     totals, by_format = Counter(), {f: Counter() for f in formats}
     warn_stats = defaultdict(Counter)          # (category, producer sklearn, consumer sklearn) -> outcome
-    changes = {"breakage": [], "fix": [], "still": [], "other": 0, "new": 0, "gone": 0}
+    changes = {"breakage": [], "fix": [], "still": [], "other": 0, "new": 0, "gone": seen.gone}
     known_counts = Counter()
-    seen, wcache = set(), {}
+    wcache = {}
     last = None
-    for i, (p, c, f, e, row) in enumerate(keyed):
+    for i, row in enumerate(rows[j] for j in order):
+        p, c, f, e = env_index[row.producer], env_index[row.consumer], fmt_index[row.format], est_index[row.estimator]
         if (p, c, f) != last:
             last = (p, c, f)
             groups["p"].append(p), groups["c"].append(c), groups["f"].append(f), groups["s"].append(i)
-        status = row.get("status")
-        if status not in RANK:
-            row = dict(row, status=Status.CRASH,
-                       error={"type": "", "message": f"unknown status {status!r}: {error_text(row)}"})
-            status = Status.CRASH
+        status = row.status
         totals[status] += 1
-        by_format[row["format"]][status] += 1
-        max_abs, max_rel = diff_of(row)
-        warns = warnings_of(row)
+        by_format[row.format][status] += 1
         status_chars.append(chr(97 + RANK[status]))
         col["e"].append(e)
-        col["a"].append(compact(max_abs))
-        col["q"].append(compact(max_rel))
-        wkey = tuple(warns)
-        wref = wcache.get(wkey)
+        col["a"].append(compact(row.max_abs))
+        col["q"].append(compact(row.max_rel))
+        wref = wcache.get(row.warns)
         if wref is None:
-            wref = wcache[wkey] = wsets.ref(tuple(x for w in warns for x in map(strings.ref, w)))
+            wref = wcache[row.warns] = wsets.ref(tuple(x for w in row.warns for x in map(strings.ref, w)))
         col["w"].append(wref)
-        col["x"].append(strings.ref(error_text(row)))
-        col["m"].append(strings.ref(calls_text(row)))
-        known = row.get("known") if isinstance(row.get("known"), dict) else None
-        if known:
-            reason = first_line(known.get("reason")) or "known incompatibility"
+        col["x"].append(strings.ref(row.error))
+        col["m"].append(strings.ref(row.calls))
+        if row.known:
+            reason, link = row.known
             known_counts[reason] += 1
-            col["k"].append(knowns.ref((strings.ref(reason), strings.ref(safe_link(known.get("link"))))))
+            col["k"].append(knowns.ref((strings.ref(reason), strings.ref(safe_link(link)))))
         else:
             col["k"].append(0)
-        ident = cell_id(row)
-        prev = before.get(ident) if not row.get("producer_na") else None
-        col["n"].append(strings.ref(since_of(row, prev, generated, prev_generated)))
+        col["n"].append(strings.ref(row.since))
         kind = None
-        if previous is not None and not row.get("producer_na"):
-            seen.add(ident)
-            if prev is None:
-                changes["new"] += 1
-            else:
-                kind = classify(prev.get("status"), status)
-                if kind:
-                    changes[kind].append((p, c, f, e, prev.get("status"), status, i))
-                elif prev.get("status") != status:
-                    changes["other"] += 1
+        if row.was is NEW:
+            changes["new"] += 1
+        elif row.was is not UNCOMPARED:
+            kind = classify(row.was, status)
+            if kind:
+                changes[kind].append((p, c, f, e, row.was, status, i))
+            elif row.was != status:
+                changes["other"] += 1
         change_chars.append({"breakage": "b", "fix": "f", "still": "s"}.get(kind, "."))
-        if status == Status.WARNING and predictions_of(max_abs) == Status.CLOSE:
+        if status == Status.WARNING and predictions_of(row.max_abs) == Status.CLOSE:
             close_warnings.append(i)
-        if warns:
-            outcome = (f"warning, predictions {predictions_of(max_abs)}" if status == Status.WARNING
+        if row.warns:
+            outcome = (f"warning, predictions {predictions_of(row.max_abs)}" if status == Status.WARNING
                        else status)
-            for category in {w[0] for w in warns}:
+            for category in {w[0] for w in row.warns}:
                 warn_stats[(category, envs[p]["sklearn"], envs[c]["sklearn"])][outcome] += 1
-    if previous is not None:
-        changes["gone"] = sum(1 for ident in before if ident not in seen)
-    groups["s"].append(len(keyed))
+    groups["s"].append(len(rows))
 
     env_rows = [[e["id"], str(e.get("sklearn")), str(e.get("python")), str(e.get("numpy")), str(e.get("arch")),
                  e["state"], e["problem"], word_text(e.get("arch"))] for e in envs]
     data = {
         "v": PAGE_DATA_VERSION, "inputs": list(INPUTS), "matrix": matrix, "generated": generated, "previous": prev_generated,
         "statuses": list(STATUSES), "formats": formats, "envs": env_rows, "fams": fams, "est": est_names,
-        "estFam": [fam_index[estimators[n]] for n in est_names], "S": strings.values,
+        "estFam": [fam_index[seen.estimators[n]] for n in est_names], "S": strings.values,
         "W": [list(w) for w in wsets.values], "K": [list(k) for k in knowns.values], "g": groups,
         "r": dict(col, s="".join(status_chars), ch="".join(change_chars) if previous is not None else "",
                   wc=close_warnings),
     }
-    model = Model(results=results, envs=envs, formats=formats, totals=totals, by_format=by_format, data=data,
+    model = Model(results=header, envs=envs, formats=formats, totals=totals, by_format=by_format, data=data,
                   previous_generated=prev_generated)
     model.failed_builds = [e for e in envs if e["state"] == "build"]
     model.failed_dumps = [e for e in envs if e["state"] == "dump"]
-    model.producer_na = _group_na(results.get("producer_na", []))
+    model.producer_na = _group_na(header.get("producer_na", []))
     model.known = [dict(k, link=safe_link(k.get("link")),
                         cells=k["cells"] if isinstance(k.get("cells"), int) else known_counts.get(first_line(k.get("reason")), 0))
-                   for k in results.get("known", [])]
-    model.canaries = _canary_rows(results)
-    model.causes = causes.group((r for r in rows if not r.get("producer_na")),
-                                {e["id"]: str(e.get("sklearn")) for e in envs})
-    model.cross_arch = cross_arch.pairs(results.get("cells", []))
-    model.proof = results.get("proof") if isinstance(results.get("proof"), dict) else {}
+                   for k in header.get("known", [])]
+    model.canaries = seen.canaries
+    model.causes = seen.causes.result({e["id"]: str(e.get("sklearn")) for e in envs})
+    model.cross_arch = seen.twins.result()
+    model.proof = header.get("proof") if isinstance(header.get("proof"), dict) else {}
     model.warnings = _warning_rows(warn_stats)
     model.changes = _change_rows(changes, envs, formats, est_names, matrix) if previous is not None else {}
+    model.typed, model.type_changed = seen.typed, seen.type_changed
+    model.refits, model.refits_differ = seen.refits, seen.refits_differ
     return model
 
 

@@ -39,6 +39,7 @@ def environment():
     # Compact JSON for the embedded data; |tojson still escapes <, >, & and '.
     # allow_nan=False: Infinity or NaN in the page data would break JSON.parse in the browser.
     env.policies["json.dumps_kwargs"] = {"sort_keys": False, "separators": (",", ":"), "allow_nan": False}
+    env.policies["json.dumps_function"] = _dumps_finite
     env.filters["num"] = lambda n: f"{n:,}"
     env.globals["asset"] = asset
     return env
@@ -56,48 +57,62 @@ def asset(name):
 
 
 def _previous(run_dir, previous):
-    """(previous results or None, a note when a previous file was there but unusable)."""
+    """(the previous run as a model.Previous or None, a note when a previous file was there but unusable)."""
     if isinstance(previous, dict):
-        return previous, ""
+        return report_model.previous_of(previous), ""
     path = Path(previous) if previous is not None else run_dir / PREVIOUS
     if previous is None and not path.exists():
         return None, ""
     try:
-        return report_model.load_results(path, "previous results"), ""
+        header, cells = report_model.open_results(path, "previous results")
+        return report_model.previous_of(dict(header, cells=cells)), ""
     except ResultsSchemaError as exc:
         return None, f"not compared with the previous run: {exc}"
 
 
-def render(run_dir, previous=None):
+def render(run_dir, previous=None, model=None):
     """Write run_dir/index.html and run_dir/summary.md from run_dir/results.json.gz; returns their paths.
 
     previous: the results of an earlier run (path or dict) for "what changed"; by default
-    run_dir/previous-results.json.gz when it exists.
+    run_dir/previous-results.json.gz when it exists. model: the view model the merge made of
+    those same files as it wrote them (collect.write_results), so that neither is read again.
     """
     enabled = gc.isenabled()
     gc.disable()  # 100k records allocate millions of objects none of which form cycles
     try:
-        return _render(Path(run_dir), previous)
+        return _render(Path(run_dir), previous, model)
     finally:
         if enabled:
             gc.enable()
 
 
-def _render(run_dir, previous):
+def _render(run_dir, previous, model):
     path = run_dir / results_file.NAME
-    raw = path.read_bytes() if path.exists() else b""
-    results = report_model.load_results(path)
-    prev, note = _previous(run_dir, previous)
-    model = report_model.build(results, prev)
+    note = ""
+    if model is None:
+        header, cells = report_model.open_results(path)
+        prev, note = _previous(run_dir, previous)
+        model = report_model.build(dict(header, cells=cells), prev)  # the cells are read as the model takes them
     # A per-content nonce: the page's own script runs, anything else (were it ever injected) would not.
-    nonce = hashlib.sha256(raw + json.dumps(prev.get("generated") if prev else None).encode()).hexdigest()[:24]
+    digest = hashlib.sha256(path.read_bytes() if path.exists() else b"")
+    digest.update(json.dumps(model.previous_generated or None).encode())
+    nonce = digest.hexdigest()[:24]
+    header = model.results
     page = environment().get_template("report.html.j2").render(
-        m=model, r=results, data=_finite(model.data), nonce=nonce, note=note, statuses=report_model.STATUSES,
-        harness=results.get("harness") or {})
+        m=model, r=header, data=model.data, nonce=nonce, note=note, statuses=report_model.STATUSES,
+        harness=header.get("harness") or {})
     out_html, out_md = run_dir / "index.html", run_dir / "summary.md"
     _write(out_html, page)
     _write(out_md, summary(model, note))
     return Rendered(out_html, out_md)
+
+
+def _dumps_finite(value, **kwargs):
+    """json.dumps for the page: only data with an infinite or NaN float is walked to clamp them."""
+    try:
+        return json.dumps(value, **kwargs)
+    except ValueError:
+        return json.dumps(_finite(value), **kwargs)
 
 
 def _finite(value):
@@ -151,16 +166,13 @@ def summary(model, note=""):
     if known or model.totals.get(report_model.PENDING):
         lines += ["", f"{known:,} failing cells are known incompatibilities; "
                       f"{model.totals.get(report_model.PENDING, 0):,} cells are not computed yet (pending)."]
-    changed = sum(1 for c in r.get("cells", []) if c.get("type_changes") and not c.get("canary"))
-    if changed:
-        lines += ["", f"{changed:,} cells return another output type than their producer (dtype or dense/sparse), "
+    if model.type_changed:
+        lines += ["", f"{model.type_changed:,} cells return another output type than their producer (dtype or dense/sparse), "
                       "whatever their values."]
-    refits = [c["refit"] for c in r.get("cells", []) if isinstance(c.get("refit"), dict)]
-    if refits:
-        differ = sum(1 for f in refits if f.get("status") not in ("identical", "close"))
-        lines += ["", f"Retrain instead? Of {len(refits):,} cells loaded in another environment, {differ:,} predict "
-                      "unlike that environment's own fit of the same estimator on the same data: there a retrain "
-                      "would change predictions where loading the artifact does not."]
+    if model.refits:
+        lines += ["", f"Retrain instead? Of {model.refits:,} cells loaded in another environment, {model.refits_differ:,} "
+                      "predict unlike that environment's own fit of the same estimator on the same data: there a "
+                      "retrain would change predictions where loading the artifact does not."]
     if model.causes:
         lines += ["", f"### Why cells broke: {len(model.causes):,} causes", "", "| cause | cells | producers | consumers |",
                   "|---|---:|---|---|"]

@@ -51,26 +51,38 @@ def cause(record):
     return f"{kind}: {_NUMBERS.sub('N', first)[:120]}".strip(": ")
 
 
-def group(records, sklearn_of):
-    """[{cause, cells, producers: (low, high), consumers: (low, high), formats, example}] by
-    cells, most first; sklearn_of maps an environment id to its scikit-learn version."""
-    groups = {}
-    for record in records:
+class Tally:
+    """Failing cells by cause, added one at a time."""
+
+    def __init__(self):
+        self._groups = {}
+
+    def add(self, record):
+        """Count one cell (nothing when it did not fail)."""
         why = cause(record)
         if why is None:
-            continue
-        g = groups.setdefault(why, {"cause": why, "cells": 0, "known": 0, "p": set(), "c": set(), "formats": set(),
-                                    "estimators": set()})
+            return
+        g = self._groups.get(why)
+        if g is None:
+            g = self._groups[why] = {"cause": why, "cells": 0, "known": 0, "p": set(), "c": set(), "formats": set(),
+                                     "estimators": set()}
         g["cells"] += 1
         g["known"] += 1 if record.get("known") else 0
-        g["p"].add(sklearn_of.get(record.get("producer"), "?"))
-        g["c"].add(sklearn_of.get(record.get("consumer"), "?"))
+        g["p"].add(record.get("producer"))
+        g["c"].add(record.get("consumer"))
         g["formats"].add(str(record.get("format")))
         if len(g["estimators"]) < 6:
             g["estimators"].add(str(record.get("estimator")))
-    out = []
-    for g in sorted(groups.values(), key=lambda g: (-g["cells"], g["cause"])):
-        p, c = sorted(g.pop("p"), key=version_key), sorted(g.pop("c"), key=version_key)
-        out.append(dict(g, producers=(p[0], p[-1]), consumers=(c[0], c[-1]), formats=sorted(g["formats"]),
-                        estimators=sorted(g["estimators"])))
-    return out
+
+    def result(self, sklearn_of):
+        """[{cause, cells, producers: (low, high), consumers: (low, high), formats, estimators}] by
+        cells, most first; sklearn_of maps an environment id to its scikit-learn version."""
+        out = []
+        for g in sorted(self._groups.values(), key=lambda g: (-g["cells"], g["cause"])):
+            p = sorted({sklearn_of.get(e, "?") for e in g["p"]}, key=version_key)
+            c = sorted({sklearn_of.get(e, "?") for e in g["c"]}, key=version_key)
+            out.append({k: v for k, v in g.items() if k not in ("p", "c")} | {
+                "producers": (p[0], p[-1]), "consumers": (c[0], c[-1]), "formats": sorted(g["formats"]),
+                "estimators": sorted(g["estimators"])})
+        return out
+

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness.results import proof, file as results_file
-from harness.report import columns, render as report, model as report_model
+from harness.report import columns, render as report, model as report_model, rows as report_rows, texts
 from harness.core.errors import ResultsSchemaError
 from harness.inside.schema import SCHEMA_VERSION, Status
 from harness.results.file import RESULTS_SCHEMA
@@ -74,7 +74,7 @@ def test_render_writes_a_page_with_grids_counts_and_legend(synthetic_run):
     written = report.render(run)
     assert written.html == run / "index.html" and written.summary == run / "summary.md"
     page = written.html.read_text(encoding="utf-8")
-    for status in report_model.STATUSES:
+    for status in texts.STATUSES:
         assert f"</i>{status} <small>" in page  # the legend, with counts
     assert 'id="grids"' in page and 'id="upgrade"' in page and 'id="sandbox"' in page
     data = page_data(page)
@@ -214,24 +214,24 @@ def test_worst_and_classify_follow_the_schema_order():
     assert report_model.worst(["warning", "pending", "close"]) == "pending"  # not computed never reads as surviving
     assert report_model.worst(["mismatch", "pending"]) == "mismatch"
     assert report_model.worst(["timeout", "crash", "load-error"]) == "timeout"
-    assert report_model.classify("warning", "predict-error") == "breakage"
-    assert report_model.classify("mismatch", "close") == "fix"
-    assert report_model.classify("identical", "warning") is None
-    assert report_model.classify(None, "crash") is None
+    assert report_rows.classify("warning", "predict-error") == "breakage"
+    assert report_rows.classify("mismatch", "close") == "fix"
+    assert report_rows.classify("identical", "warning") is None
+    assert report_rows.classify(None, "crash") is None
 
 
 def test_records_are_read_leniently():
-    assert report_model.diff_of({"max_abs": 1e-9, "max_rel": None}) == (1e-9, None)
-    assert report_model.diff_of({"max_abs": float("inf"), "max_rel": float("nan")}) == (1.7976931348623157e308, None)
-    assert report_model.warnings_of({"warnings": [{"category": "InconsistentVersionWarning", "original_version": None,
+    assert texts.diff_of({"max_abs": 1e-9, "max_rel": None}) == (1e-9, None)
+    assert texts.diff_of({"max_abs": float("inf"), "max_rel": float("nan")}) == (1.7976931348623157e308, None)
+    assert texts.warnings_of({"warnings": [{"category": "InconsistentVersionWarning", "original_version": None,
                                                    "message": "Trying to unpickle estimator A "
                                                    "from version 1.2.2 when using version 1.5.2."}, "not a record"]}) == [
         ("InconsistentVersionWarning", "Trying to unpickle estimator A from version 1.2.2 when using version 1.5.2.",
          "1.2.2")]
-    assert report_model.error_text({"error": {"type": "EOFError", "message": "\nRan out\nof input"}}) == \
+    assert texts.error_text({"error": {"type": "EOFError", "message": "\nRan out\nof input"}}) == \
         "EOFError: Ran out"
-    assert report_model.error_text({"error": "x" * 1000}).endswith("\u2026")
-    assert report_model.error_text({"error": None, "methods": {
+    assert texts.error_text({"error": "x" * 1000}).endswith("\u2026")
+    assert texts.error_text({"error": None, "methods": {
         "predict": {"status": "identical", "detail": ""},
         "predict_proba": {"status": "mismatch", "detail": "3 of 300 values differ\nmore"}}}) == \
         "predict_proba mismatch: 3 of 300 values differ"
@@ -353,7 +353,10 @@ def test_failures_group_by_cause_with_the_versions_each_spans():
                  "Can't get attribute 'EuclideanDistance' on <module 'sklearn.metrics._dist_metrics' from '/x.so'>"}),
             cell("p1", "c1", "LR", "mismatch", methods={"predict@outside": {"status": "mismatch"}}),
             cell("p1", "c1", "OK", "identical")]
-    got = causes.group(rows, {"p1": "0.24.2", "p2": "1.2.2", "c1": "1.4.2", "c2": "1.9.1"})
+    tally = causes.Tally()
+    for row in rows:
+        tally.add(row)
+    got = tally.result({"p1": "0.24.2", "p2": "1.2.2", "c1": "1.4.2", "c2": "1.9.1"})
     assert [(g["cause"], g["cells"]) for g in got] == [
         ("ModuleNotFoundError: module sklearn.ensemble._gb_losses is gone", 2),
         ("AttributeError: sklearn.metrics._dist_metrics.EuclideanDistance is gone", 1),

@@ -1,0 +1,170 @@
+"""One pass over a run's cells: a small row per cell for the page's grids, and the tallies the
+report shows, so that a million cells are read one at a time and never held as records."""
+
+from typing import NamedTuple
+
+from ..results import canaries, causes
+from ..inside.schema import Status
+from . import cross_arch
+from .texts import OK, BAD, RANK, calls_text, diff_of, error_text, first_line, warnings_of
+
+NEW = object()          # Row.was of a cell the previous run did not have
+UNCOMPARED = object()   # Row.was when there is no previous run, or for producer-side n/a
+
+
+class Row(NamedTuple):
+    """What the page shows of one cell."""
+
+    producer: str
+    consumer: str
+    format: str
+    estimator: str
+    status: str
+    max_abs: object
+    max_rel: object
+    warns: tuple      # ((category, message, version), ...)
+    error: str
+    calls: str
+    known: object     # (reason, link) or None
+    since: object
+    was: object       # the previous run's status, NEW or UNCOMPARED
+
+
+class Previous(NamedTuple):
+    """What the report needs of a previous run: when it was made and each cell's (status, since)."""
+
+    generated: str
+    before: dict
+
+
+def cell_id(record):
+    """What identifies a cell across runs (its key hashes image tags, which change)."""
+    return (record.get("producer"), record.get("consumer"), record.get("estimator"), record.get("format"))
+
+
+def previous_of(results):
+    """The Previous of a results dict whose cells may be an iterator (read once)."""
+    memo, before = {}, {}
+    for cell in results.get("cells") or ():
+        if not isinstance(cell, dict):
+            continue
+        try:  # the file comes from anywhere: a cell whose names are not strings identifies nothing
+            ident = tuple(memo.setdefault(v, v) for v in cell_id(cell))
+            before[ident] = (cell.get("status"), cell.get("since"))
+        except TypeError:
+            continue
+    return Previous(str(results.get("generated") or ""), before)
+
+
+def since_of(record, before, generated, previous_generated):
+    """When a failing cell first failed: its own field, the previous run's (before is that run's
+    (status, since) of the cell), or this run."""
+    if record.get("status") not in BAD:
+        return None
+    if record.get("since"):
+        return record["since"]
+    if before is not None and before[0] in BAD:
+        return before[1] or previous_generated
+    return generated if before is not None else None
+
+
+def classify(before, now):
+    """'breakage', 'fix', 'still' (failing both times) or None between two statuses."""
+    if before in OK and now in BAD:
+        return "breakage"
+    if before in BAD and now in OK:
+        return "fix"
+    if before in BAD and now in BAD:
+        return "still"
+    return None
+
+
+class Pass:
+    """Rows and tallies of the cells added one by one, then of the producer-side n/a."""
+
+    def __init__(self, generated, previous=None):
+        self.generated, self.previous = generated, previous
+        self.rows = []
+        self.ids = {}           # every environment id a cell names, in order
+        self.estimators = {}    # name -> family, first seen
+        self.formats = {}       # first seen
+        self.canaries = []
+        self.causes = causes.Tally()
+        self.twins = cross_arch.Tally()
+        self.typed = 0          # cells with a type_changes field (the page's card)
+        self.type_changed = 0   # cells whose type_changes list is not empty (summary.md)
+        self.refits = self.refits_differ = 0
+        self.matched = set()    # previous cells this run has too
+        self._memo = {}
+
+    def _same(self, value):
+        """One object per distinct string: a million rows share a few thousand texts."""
+        try:
+            return self._memo.setdefault(value, value)
+        except TypeError:
+            return value
+
+    def add(self, record):
+        """Take one cell of the results."""
+        if not isinstance(record, dict):
+            return
+        for env_id in (record.get("producer"), record.get("consumer")):
+            if env_id and isinstance(env_id, str):
+                self.ids.setdefault(env_id)
+        self.twins.add(record)
+        if isinstance(record.get("refit"), dict):
+            self.refits += 1
+            self.refits_differ += record["refit"].get("status") not in (Status.IDENTICAL, Status.CLOSE)
+        if record.get("type_changes") and not record.get("canary"):
+            self.type_changed += 1
+        if isinstance(record.get("canary"), dict):
+            expected = record["canary"]
+            self.canaries.append({
+                "producer": record.get("producer"), "estimator": record.get("estimator"), "status": record.get("status"),
+                "expected": str(expected.get("status")) + (" with a type change" if expected.get("type_change") else ""),
+                "problem": canaries.verdict(record), "error": error_text(record)})
+        if record.get("canary"):
+            return  # canaries have a table of their own
+        if "type_changes" in record and "canary" not in record:
+            self.typed += 1
+        self.causes.add(record)
+        self._row(record, False)
+
+    def add_na(self, na, consumers):
+        """Take one producer-side n/a: a row for each consumer."""
+        reason = first_line(na.get("reason")) or "the producer could not write this format"
+        error = f"producer could not write it ({na.get('status') or 'n/a'}): {reason}"
+        for consumer in consumers:
+            self._row({"producer": na.get("producer"), "consumer": consumer, "estimator": na.get("estimator"),
+                       "format": na.get("format"), "family": na.get("family", ""), "status": Status.NOT_APPLICABLE,
+                       "error": {"type": "", "message": error}}, True)
+
+    def _row(self, record, producer_na):
+        status = record.get("status")
+        if status not in RANK:
+            record = dict(record, status=Status.CRASH,
+                          error={"type": "", "message": f"unknown status {status!r}: {error_text(record)}"})
+        same = self._same
+        fmt, estimator = same(record.get("format")), same(record.get("estimator"))
+        self.formats.setdefault(fmt)
+        self.estimators.setdefault(estimator, record.get("family") or "")
+        known = record.get("known") if isinstance(record.get("known"), dict) else None
+        if known:
+            known = same((first_line(known.get("reason")) or "known incompatibility", known.get("link")))
+        before, was = None, UNCOMPARED
+        if self.previous is not None and not producer_na:
+            ident = cell_id(record)
+            before = self.previous.before.get(ident)
+            was = NEW if before is None else before[0]
+            if before is not None:
+                self.matched.add(ident)
+        max_abs, max_rel = diff_of(record)
+        self.rows.append(Row(
+            same(record.get("producer")), same(record.get("consumer")), fmt, estimator, record["status"],
+            max_abs, max_rel, same(tuple(warnings_of(record))), error_text(record), same(calls_text(record)),
+            known, same(since_of(record, before, self.generated, self.previous and self.previous.generated)), was))
+
+    @property
+    def gone(self):
+        """Cells of the previous run that this one does not have."""
+        return len(self.previous.before) - len(self.matched) if self.previous is not None else 0
