@@ -225,8 +225,8 @@ def cmd_report(args):
     tree = RunTree.for_matrix(m, args.reports)
     locks = [wheels.Lock.from_json(data) for env in m.envs
              if (data := read_json(Cache.default().lock(env.id)))]
-    results = collect.write_results(m, tree, locks)
-    print(render.render(tree.root))
+    results = collect.write_results(m, tree, locks, model=True)
+    print(render.render(tree.root, model=results.pop("model")))
     _check_proof(results)
     return 0
 

@@ -123,6 +123,7 @@ class Run:
         self.runner = Runner(self.backend, engine.connect() if self.backend == "docker" else None)
         self.locks, self.builds = [], {}
         self._skip_report = False  # set by a merge that found the results and the page current
+        self._model = None  # the report's view model, made by the merge as it wrote the results
         self.helpers = None  # loads.Helpers while overlapped stages let idle slots join emulated loads
 
     def build(self, selected=None, jobs=None):
@@ -199,7 +200,6 @@ class Run:
         summary = outputs["merge"]
         if summary.pop("fresh", False):
             freshness.record(self.matrix, self.tree, self.locks, summary)
-            summary = {"cells": len(summary["cells"]), "proof": summary.get("proof") or {}}
         self.tree.record_timings(stages)
         say(f"{summary['cells']} cells in {self.tree.results_json} ({time.monotonic() - start:.0f}s: "
             + ", ".join(f"{k} {v:.0f}s" for k, v in stages.items()) + f"); report: {self.tree.root / 'index.html'}")
@@ -213,7 +213,9 @@ class Run:
             self._skip_report = True
             return dict(last)
         self._skip_report = False
-        return dict(collect.write_results(self.matrix, self.tree, self.locks), fresh=True)
+        merged = collect.write_results(self.matrix, self.tree, self.locks, model=True)
+        self._model = merged.pop("model")  # made in the merge's pass: the report reads no file again
+        return dict(merged, fresh=True)
 
     def report(self):
         """Render the HTML report from the results (unless the merge found both current)."""
@@ -221,7 +223,8 @@ class Run:
 
         if self._skip_report:
             return None
-        return render.render(self.tree.root)
+        model, self._model = self._model, None
+        return render.render(self.tree.root, model=model)
 
 
 def _check_dumps(tree, producers, matrix_name):

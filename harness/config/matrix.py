@@ -81,7 +81,10 @@ class Matrix:
 
     def tolerance_for(self, fmt):
         """The tolerance that applies to one format."""
-        return dict(self.format_tolerances).get(fmt, self.tolerance)
+        for name, tolerance in self.format_tolerances:  # a few formats at most: no dict made per call
+            if name == fmt:
+                return tolerance
+        return self.tolerance
 
     def wants_estimator(self, name):
         """Whether the estimator selection keeps this catalogue entry."""

@@ -1,6 +1,7 @@
 """Merge a run's stages into results.json.gz and results.parquet: environments, dumps and every computed cell."""
 
 import datetime
+import json
 import math
 import platform
 
@@ -12,7 +13,8 @@ from ..stages import load as loads
 from ..results import proof, file as results_file
 from ..config.checks import FAILING
 from ..core.errors import ResultsSchemaError
-from .model import carry_since
+from . import model as report_model
+from .rows import Pass, cell_id, previous_of, since_of
 from ..stages.tree import inside_hash
 from ..results.file import RESULTS_SCHEMA
 from ..core.untrusted import UntrustedInput, load_manifest
@@ -86,10 +88,15 @@ def producer_not_applicable(tree, producers):
 
 
 def collect_cells(matrix, tree, producers, known_counts=None):
-    """The current record of every cell of every consumer (stale keys left out); known_counts,
-    when given, receives how many cells each [[known]] entry explains, by index."""
+    """The current record of every cell of every consumer (stale keys left out), in a list."""
+    return list(iter_cells(matrix, tree, producers, known_counts))
+
+
+def iter_cells(matrix, tree, producers, known_counts=None):
+    """The current record of every cell of every consumer (stale keys left out), one consumer's
+    results file read at a time; known_counts, when given, receives how many cells each [[known]]
+    entry explains, by index."""
     inside = inside_hash()
-    out = []
     families, scores = {}, {}
     for producer in producers:
         for est in (manifest_state(tree, producer)[0] or {}).get("estimators", []):
@@ -121,8 +128,7 @@ def collect_cells(matrix, tree, producers, known_counts=None):
                         if known_counts is not None:
                             known_counts[index] = known_counts.get(index, 0) + 1
                         break
-            out.append(record)
-    return out
+            yield record
 
 
 def _cv_scores(est):
@@ -159,11 +165,13 @@ def _read_results(path):
                                  hint="move it away, then run the command again") from None
 
 
-def write_results(matrix, tree, locks):
-    """Write reports/<run>/results.json.gz and results.parquet from the tree, keeping the previous
-    results for "what changed"."""
+def write_results(matrix, tree, locks, model=False):
+    """Write reports/<run>/results.json.gz and results.parquet from the tree, a cell at a time,
+    keeping the previous results for "what changed"; returns {"cells": count, "proof": {...}},
+    with model=True also "model": the report's view model made in the same pass (None when the
+    report must compare with older results than the pass did, and so read the files)."""
     producers = dumped_producers(matrix, tree)
-    results = {
+    header = {
         "schema": RESULTS_SCHEMA,
         "matrix": matrix.name,
         "generated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -171,28 +179,128 @@ def write_results(matrix, tree, locks):
         "formats": list(matrix.formats),
         "tolerances": {"default": matrix.tolerance.__dict__,
                        **{fmt: tol.__dict__ for fmt, tol in matrix.format_tolerances}},
-        "known": [],
         "sandbox": loads.sandbox_record(),
         "environments": environment_records(matrix, tree, locks),
         "dropped": [{"id": d.id, "reason": d.reason} for d in matrix.dropped],
         "producer_na": producer_not_applicable(tree, producers),
     }
-    counts = {}
-    results["cells"] = collect_cells(matrix, tree, producers, counts)
-    # Each entry with the cells it explains: one that explains none is stale, and the report says so.
-    results["known"] = [dict(k.record(), cells=counts.get(i, 0)) for i, k in enumerate(matrix.known)]
-    results["proof"] = proof.check(results["cells"])
-    previous, older = _read_results(tree.results_json), _read_results(tree.previous_results_json)
-    _refuse_other_schema(tree.results_json, previous)
-    _refuse_other_schema(tree.previous_results_json, older)
-    if previous and _outcomes(previous) != _outcomes(results):
+    previous, outcomes = _previous(tree.results_json)
+    _previous(tree.previous_results_json, cells=False)  # refused now when of another schema
+    # "since" comes from the last results, or, without them, from the ones before.
+    baseline = previous or _previous(tree.previous_results_json)[0]
+    seen = Pass(header["generated"], baseline) if model else None
+    written = _merge(matrix, tree, producers, header, baseline, seen)
+    rotated = previous is not None and written.outcomes != outcomes
+    if rotated:
         # Rotate only when something changed: rerunning `report` must not compare a run with itself.
         tree.results_json.replace(tree.previous_results_json)
-        older = previous  # what previous-results now holds: read once, not again
-    carry_since(results, older if older and not results_file.other_schema(older) else None)
-    results_file.write_parquet(tree.results_parquet, results)
-    results_file.write(tree.results_json, results)
-    return results
+    written.close()
+    merged = {"cells": written.cells, "proof": header["proof"]}
+    if model:
+        # The page compares with the results kept as previous: the pass's baseline unless they stayed.
+        # The header as a reader of the file gets it (keys sorted, tuples as lists): the same page.
+        as_read = json.loads(results_file.dumps(header))
+        merged["model"] = report_model.finish(as_read, seen) if rotated or previous is None else None
+    return merged
+
+
+class _Written:
+    """The results files of one merge, in place once closed."""
+
+    def __init__(self, tree, header):
+        self.json = results_file.Writer(tree.results_json, header)
+        self.parquet = results_file.ParquetWriter(tree.results_parquet, header)
+        self.outcomes = Outcomes()
+
+    def add(self, record):
+        text = results_file.dumps(record)
+        self.json.add(record, text)
+        self.parquet.add(record, text)
+        self.outcomes.add(record)
+
+    @property
+    def cells(self):
+        return self.json.cells
+
+    def close(self):
+        self.parquet.close()
+        self.json.close()
+
+    def abort(self):
+        self.parquet.abort()
+        self.json.abort()
+
+
+def _merge(matrix, tree, producers, header, previous, seen=None):
+    """One pass over every cell into the results files (and seen, a rows.Pass, when given),
+    "since" carried from previous (a rows.Previous or None); header receives "known" and "proof"."""
+    counts, tally = {}, proof.Tally()
+    written = _Written(tree, header)
+    try:
+        for record in iter_cells(matrix, tree, producers, counts):
+            since = since_of(record, previous.before.get(cell_id(record)) if previous else None,
+                             header["generated"], previous.generated if previous else None)
+            if since:
+                record["since"] = since
+            else:
+                record.pop("since", None)
+            tally.add(record)
+            written.add(record)
+            if seen is not None:
+                seen.add(record)
+    except BaseException:
+        written.abort()
+        raise
+    # Each entry with the cells it explains: one that explains none is stale, and the report says so.
+    header["known"] = [dict(k.record(), cells=counts.get(i, 0)) for i, k in enumerate(matrix.known)]
+    header["proof"] = tally.result()
+    return written
+
+
+class Outcomes:
+    """{cell key: status} of cells added one at a time, as a count and a sum of hashes: what
+    "what changed" compares, without holding a million keys (compared within one process only)."""
+
+    def __init__(self):
+        self.count, self.sum = 0, 0
+
+    def add(self, record):
+        self.count += 1
+        self.sum = (self.sum + hash((str(record.get("key")), str(record.get("status"))))) & ((1 << 64) - 1)
+
+    def __eq__(self, other):
+        return isinstance(other, Outcomes) and (self.count, self.sum) == (other.count, other.sum)
+
+
+def _previous(path, cells=True):
+    """(rows.Previous, Outcomes) of a results file (another run's, perhaps another machine's) read
+    within bounds, (None, None) when absent; ResultsSchemaError for one of another schema. With
+    cells=False only the header is checked."""
+    try:
+        header, records = results_file.open_results(path)
+    except FileNotFoundError:
+        return None, None
+    except UntrustedInput as exc:
+        raise _unreadable(path, exc) from None
+    _refuse_other_schema(path, header)
+    if not cells:
+        return None, None
+    outcomes = Outcomes()
+
+    def counted():
+        try:
+            for record in records:
+                if isinstance(record, dict):
+                    outcomes.add(record)
+                    yield record
+        except UntrustedInput as exc:
+            raise _unreadable(path, exc) from None
+
+    return previous_of(dict(header, cells=counted())), outcomes
+
+
+def _unreadable(path, exc):
+    return ResultsSchemaError(f"{path} cannot be read: {exc}", hint="move it away, then run the command again")
 
 
 def _refuse_other_schema(path, data):
@@ -201,8 +309,3 @@ def _refuse_other_schema(path, data):
     if found:
         raise ResultsSchemaError(f"{path} has {found}, this harness writes schema {RESULTS_SCHEMA}",
                                  hint="move it away (an older harness wrote it), then run the command again")
-
-
-def _outcomes(results):
-    """{cell key: status}: what "what changed" compares."""
-    return {c.get("key"): c.get("status") for c in results.get("cells", [])}

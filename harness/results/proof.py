@@ -17,39 +17,57 @@ def _where(record):
     return {k: record.get(k) for k in ("producer", "consumer", "estimator", "format", "status")}
 
 
-def check(cells):
-    """{"ok", "canaries": {total, computed, failed: [...]}, "controls": {...}, "problems": [...]}."""
-    canary_total = canary_done = control_total = control_done = 0
-    failed_canaries, failed_controls, not_controls = [], [], {}
-    for record in cells:
+class Tally:
+    """The canaries and diagonal controls of cells added one at a time."""
+
+    def __init__(self):
+        self.canary_total = self.canary_done = self.control_total = self.control_done = self.cells = 0
+        self.failed_canaries, self.failed_controls, self.not_controls = [], [], {}
+
+    def add(self, record):
+        """Count one cell."""
+        self.cells += 1
         if record.get("canary"):
-            canary_total += 1
+            self.canary_total += 1
             problem = canaries.verdict(record)
             if record.get("status") != PENDING:
-                canary_done += 1
+                self.canary_done += 1
                 if problem:
-                    failed_canaries.append(dict(_where(record), problem=problem))
+                    self.failed_canaries.append(dict(_where(record), problem=problem))
         elif record.get("producer") == record.get("consumer") and record.get("format") != "onnx":
             # ONNX computes in float32 by design: its diagonal is no control.
             if record.get("status") in NOT_CONTROLS:
-                not_controls[record["status"]] = not_controls.get(record["status"], 0) + 1
-                continue
-            control_total += 1
+                self.not_controls[record["status"]] = self.not_controls.get(record["status"], 0) + 1
+                return
+            self.control_total += 1
             if record.get("status") != PENDING:
-                control_done += 1
+                self.control_done += 1
                 if record.get("status") not in CONTROL_PASSES:
                     error = record.get("error") if isinstance(record.get("error"), dict) else {}
-                    failed_controls.append(dict(_where(record), problem=str(error.get("message") or "")[:200]))
-    problems = []
-    if failed_canaries:
-        problems.append(f"{len(failed_canaries)} of {canary_done} canaries did not come out as expected")
-    if failed_controls:
-        problems.append(f"{len(failed_controls)} of {control_done} diagonal controls failed")
-    if canary_total and not canary_done:
-        problems.append("no canary was computed")
-    if not canary_total and cells:
-        problems.append("this run has no canary: no producer loads its own dump with a pickle in it")
-    return {"ok": not problems, "problems": problems,
-            "canaries": {"total": canary_total, "computed": canary_done, "failed": failed_canaries[:MAX_LISTED]},
-            "controls": {"total": control_total, "computed": control_done, "failed": failed_controls[:MAX_LISTED],
-                         "failed_count": len(failed_controls), "not_controls": not_controls}}
+                    self.failed_controls.append(dict(_where(record), problem=str(error.get("message") or "")[:200]))
+
+    def result(self):
+        """{"ok", "canaries": {total, computed, failed: [...]}, "controls": {...}, "problems": [...]}."""
+        problems = []
+        if self.failed_canaries:
+            problems.append(f"{len(self.failed_canaries)} of {self.canary_done} canaries did not come out as expected")
+        if self.failed_controls:
+            problems.append(f"{len(self.failed_controls)} of {self.control_done} diagonal controls failed")
+        if self.canary_total and not self.canary_done:
+            problems.append("no canary was computed")
+        if not self.canary_total and self.cells:
+            problems.append("this run has no canary: no producer loads its own dump with a pickle in it")
+        return {"ok": not problems, "problems": problems,
+                "canaries": {"total": self.canary_total, "computed": self.canary_done,
+                             "failed": self.failed_canaries[:MAX_LISTED]},
+                "controls": {"total": self.control_total, "computed": self.control_done,
+                             "failed": self.failed_controls[:MAX_LISTED], "failed_count": len(self.failed_controls),
+                             "not_controls": self.not_controls}}
+
+
+def check(cells):
+    """Tally.result of cells."""
+    tally = Tally()
+    for record in cells:
+        tally.add(record)
+    return tally.result()

@@ -57,11 +57,12 @@ def current(matrix, tree, locks):
     return stamp.get("summary") if stamp.get("outputs") == outputs else None
 
 
-def record(matrix, tree, locks, results):
-    """Remember, after a merge and a report, what they were made from and what they wrote."""
+def record(matrix, tree, locks, merged):
+    """Remember, after a merge and a report, what they were made from and what they wrote
+    (merged: the merge's {"cells": count, "proof": {...}})."""
     from ..core.files import write_json
 
-    summary = {"cells": len(results["cells"]), "proof": results.get("proof") or {}}
+    summary = {"cells": merged["cells"], "proof": merged.get("proof") or {}}
     write_json(_stamp_path(tree), {"inputs": inputs_digest(matrix, tree, locks),
                                    "outputs": [_signature(tree.root / name) for name in OUTPUTS],
                                    "summary": summary})

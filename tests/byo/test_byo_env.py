@@ -79,6 +79,7 @@ def test_an_existing_image_is_a_producer_and_a_consumer(docker_client, tmp_path)
 @pytest.mark.container
 def test_a_requirements_file_a_local_wheel_and_a_pre_release_are_environments_too(docker_client, tmp_path):
     from harness.report import collect as merge
+    from harness.results import file as results_file
 
     base = Run(matrix.load(DATA / "two-envs.toml", "two"), backend="docker", reports=tmp_path / "base")
     with exclusive("build-two-envs"):
@@ -125,8 +126,9 @@ def test_a_requirements_file_a_local_wheel_and_a_pre_release_are_environments_to
         got = cells_mod.read_all(run.tree.result_files(ids[kind])).values()
         same = [r for r in got if r["producer"] == wheel_env]
         assert same and all(r["status"] in ("identical", "n/a") for r in same), (kind, [r["status"] for r in same])
-    results = merge.write_results(m, run.tree, run.locks)
-    assert results["proof"]["ok"], results["proof"]
+    merged = merge.write_results(m, run.tree, run.locks)
+    assert merged["proof"]["ok"], merged["proof"]
+    results = results_file.read(run.tree.results_json)
     rc = [c for c in results["cells"] if c["consumer"] == ids["pyp"] and c["producer"] == wheel_env]
     assert rc and not [c for c in rc if c["status"] == "pending"]
     env = next(e for e in results["environments"] if e["id"] == ids["pyp"])

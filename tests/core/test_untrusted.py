@@ -285,7 +285,8 @@ def test_a_hostile_manifest_fails_its_producer_only(tmp_path):
     write_json(tree.manifest(producer), {"estimators": [entry("Ridge", folder), entry(IMAGE, folder),
                                                         entry("Escape", file="../../../secret")]})
     assert merge.dumped_producers(two, tree) == [producer]
-    results = merge.write_results(two, tree, [])
+    merge.write_results(two, tree, [])
+    results = results_file.read(tree.results_json)
     assert {c["estimator"] for c in results["cells"]} == {"Ridge"}
     envs = {e["id"]: e for e in results["environments"]}
     assert envs[consumer]["dump"]["ok"] is False and "manifest refused" in envs[consumer]["dump"]["error"]

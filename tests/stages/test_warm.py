@@ -109,3 +109,42 @@ def test_the_same_stage_outcome_again_leaves_its_status_file_alone(tmp_path):
     assert (before.st_ino, before.st_mtime_ns) == (after.st_ino, after.st_mtime_ns)
     tree.save_status("build", dict(record, ok=False))
     assert tree.load_status("build", "e")["ok"] is False
+
+
+def test_the_merge_keeps_the_last_results_as_previous_only_when_outcomes_changed(tmp_path):
+    from harness.results import file as results_file
+
+    two, tree, producer, consumer = _dumped(tmp_path)
+    plan = _complete(two, tree, producer, consumer)
+    assert merge.write_results(two, tree, [])["cells"] == 2 and not tree.previous_results_json.exists()
+    first = results_file.read(tree.results_json)
+    with open(tree.results(consumer), "a") as handle:  # the same cell again, failing now
+        handle.write(json.dumps({"key": plan.wanted[0].key, "schema": SCHEMA_VERSION, "status": "load-error",
+                                 "error": {"type": "EOFError", "message": "Ran out of input"}}) + "\n")
+    merge.write_results(two, tree, [])
+    assert results_file.read(tree.previous_results_json) == first
+    second = results_file.read(tree.results_json)
+    failed = [c for c in second["cells"] if c["status"] == "load-error"]
+    assert len(failed) == 1 and failed[0]["since"] == second["generated"]
+    merge.write_results(two, tree, [])  # nothing changed: the run is not compared with itself
+    assert results_file.read(tree.previous_results_json) == first
+    third = results_file.read(tree.results_json)
+    assert [c.get("since") for c in third["cells"]] == [c.get("since") for c in second["cells"]]
+    assert third["proof"] == second["proof"] and third["known"] == []
+
+
+def test_the_model_made_in_the_merge_renders_the_page_the_files_render(tmp_path):
+    two, tree, producer, consumer = _dumped(tmp_path)
+    plan = _complete(two, tree, producer, consumer)
+    merge.write_results(two, tree, [])
+    with open(tree.results(consumer), "a") as handle:  # a breakage since the last results
+        handle.write(json.dumps({"key": plan.wanted[1].key, "schema": SCHEMA_VERSION, "status": "crash",
+                                 "error": {"type": "Signal", "message": "child killed by SIGSEGV"}}) + "\n")
+    merged = merge.write_results(two, tree, [], model=True)
+    assert merged["model"] is not None and merged["model"].changes["counts"]["breakage"] == 1
+    report.render(tree.root, model=merged["model"])
+    fused = (tree.root / "index.html").read_text(), (tree.root / "summary.md").read_text()
+    report.render(tree.root)
+    assert fused == ((tree.root / "index.html").read_text(), (tree.root / "summary.md").read_text())
+    # Nothing changed: the page compares with the older results, which the merge's pass did not.
+    assert merge.write_results(two, tree, [], model=True)["model"] is None
