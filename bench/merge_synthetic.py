@@ -1,0 +1,139 @@
+"""A synthetic run tree of N cells (manifests, build and dump outcomes, every consumer's cells
+file, the last run's results), then its merge and report in a process of their own, timed, with
+that process's peak memory: python bench/merge_synthetic.py [N ...] [--keep DIR]
+
+The cells and their outcomes are report_synthetic's; here they arrive as the load stage leaves
+them, so the figure is the whole of `python -m harness report` on a tree of that size.
+"""
+
+import argparse
+import dataclasses
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import report_synthetic as synthetic  # noqa: E402
+from harness.config import matrix as matrix_mod  # noqa: E402
+from harness.core.files import write_json  # noqa: E402
+from harness.envs.images import Built, consumer_identity  # noqa: E402
+from harness.inside.schema import SCHEMA_VERSION  # noqa: E402
+from harness.results import cells as cells_mod, file as results_file  # noqa: E402
+from harness.stages.tree import RunTree, inside_hash  # noqa: E402
+
+TEMPLATE = ROOT / "tests" / "data" / "two-envs.toml"
+
+
+def matrix_of(results):
+    """The matrix of a synthetic results dict: its environments, formats and tolerances."""
+    base = matrix_mod.load(TEMPLATE, "two")
+    envs = tuple(matrix_mod.Env(e["sklearn"], e["python"], e["numpy"], e["arch"], e["numpy_pin"], "")
+                 for e in results["environments"])
+    return dataclasses.replace(base, name="synthetic", envs=envs, formats=tuple(results["formats"]), known=(),
+                               dropped=())
+
+
+def _manifest(producer, cells, producer_na):
+    """A producer's manifest: every estimator and format it dumped (no files: the merge reads none)."""
+    estimators = {}
+    for cell in cells:
+        if cell["producer"] == producer:
+            est = estimators.setdefault(cell["estimator"], {
+                "name": cell["estimator"], "family": cell["family"], "task": "classification",
+                "class": "sklearn.X", "outputs": {"file": f"{cell['estimator']}/outputs.json", "sha256": "0" * 64},
+                "formats": {}})
+            est["formats"][cell["format"]] = {"status": "ok", "file": f"{cell['estimator']}/{cell['format']}.bin",
+                                              "sha256": f"{abs(hash((producer, cell['estimator'], cell['format']))):064x}"[:64],
+                                              "untrusted_types": None}
+    for na in producer_na:
+        if na["producer"] == producer and na["estimator"] in estimators:
+            estimators[na["estimator"]]["formats"][na["format"]] = {"status": na["status"], "reason": na["reason"]}
+    return {"estimators": list(estimators.values())}
+
+
+def write_tree(root, n_cells, seed=0):
+    """Write the tree under root and return its matrix."""
+    results = synthetic.make_results(n_cells, seed=seed)
+    matrix = matrix_of(results)
+    tree = RunTree(Path(root) / "synthetic")
+    write_json(Path(root) / "matrix.json", {k: results[k] for k in ("environments", "formats")})
+    inside = inside_hash()
+    outcome = {(c["producer"], c["consumer"], c["estimator"], c["format"]): c for c in results["cells"]}
+    producers = [e["id"] for e in results["environments"] if e["dump"] and e["dump"]["ok"]]
+    for env in results["environments"]:
+        if not env["build"]["ok"]:
+            continue
+        tag = env["build"]["tag"]
+        tree.save_status("build", Built(env["id"], True, tag).to_json())
+        if env["id"] in producers:
+            write_json(tree.manifest(env["id"]), _manifest(env["id"], results["cells"], results["producer_na"]))
+            tree.save_status("dump", dict(env["dump"], env_id=env["id"]))
+    for env in results["environments"]:
+        if not env["build"]["ok"]:
+            continue
+        identity = consumer_identity(env["build"]["tag"], {})
+        path = tree.results(env["id"])
+        cells_mod.open_for_append(path)
+        with open(path, "w") as out:
+            for cell in cells_mod.cells_for(identity, producers, tree, matrix, inside, consumer=env["id"]):
+                record = outcome.get((cell.producer, env["id"], cell.estimator, cell.format))
+                if record is not None and record["status"] != "pending":
+                    out.write(json.dumps(dict(record, key=cell.key, schema=SCHEMA_VERSION)) + "\n")
+    results_file.write(tree.results_json, synthetic.make_previous(results))  # the last run's results
+    return matrix
+
+
+def _child(root):
+    """The measured part: the merge and the report of the tree, as `python -m harness report` does."""
+    from harness.report import collect, render
+
+    matrix = matrix_of(json.loads((Path(root) / "matrix.json").read_text()))
+    tree = RunTree(Path(root) / "synthetic")
+    start = time.perf_counter()
+    merged = collect.write_results(matrix, tree, [], model=True)
+    merged_at = time.perf_counter()
+    render.render(tree.root, model=merged.pop("model"))
+    done = time.perf_counter()
+    print(json.dumps({"cells": merged["cells"], "merge": merged_at - start, "render": done - merged_at}))
+
+
+def measure(n_cells, keep=None):
+    """{"cells", "merge", "render", "peak_mb", "files_mb"} of a tree of about n_cells cells."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(keep or tmp) / f"merge-{n_cells}"
+        write_tree(root, n_cells)
+        out = subprocess.run([sys.executable, __file__, "--child", str(root)], check=True,
+                             capture_output=True, text=True).stdout
+        figures = json.loads(out.splitlines()[-1])
+        figures["peak_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        tree = root / "synthetic"
+        figures["files_mb"] = {name: (tree / name).stat().st_size / 1e6 for name in
+                               (results_file.NAME, results_file.PREVIOUS, results_file.PARQUET, "index.html")}
+        return figures
+
+
+def main(argv=None):
+    """Build, merge and render synthetic trees; print time, peak memory and file sizes."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sizes", nargs="*", type=int, default=[100_000])
+    parser.add_argument("--keep", help="write the trees under this folder instead of a temporary one")
+    parser.add_argument("--child", nargs=1, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        return _child(args.child[0])
+    for size in args.sizes:
+        r = measure(size, args.keep)
+        files = ", ".join(f"{name} {mb:.1f} MB" for name, mb in r["files_mb"].items())
+        print(f"{r['cells']:>8} cells  merge {r['merge']:5.1f} s  render {r['render']:5.1f} s  "
+              f"total {r['merge'] + r['render']:5.1f} s  peak {r['peak_mb']:6.0f} MB  ({files})")
+
+
+if __name__ == "__main__":
+    main()
