@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..results import file as results_file
 from .columns import PAGE_DATA_VERSION, ROW_COLUMNS
-from .rows import NEW, UNCOMPARED, Pass, Previous, cell_id, classify, previous_of, since_of
+from .rows import NEW, UNCOMPARED, Pass, Previous, classify, previous_of
 from .texts import BAD, PENDING, RANK, STATUSES, compact, first_line, predictions_of
 from ..config.env_ids import parse_id
 from ..core.platforms import word_text
@@ -83,19 +83,6 @@ def word_order(arch):
     """64-bit little-endian first (most environments), then the others by name."""
     text = word_text(arch)
     return (text != "64-bit little-endian", text)
-
-
-def carry_since(results, previous):
-    """Add "since" to every failing cell of results (in place) from the previous run's results."""
-    prev = previous_of(previous) if previous else None
-    for record in results.get("cells", []):
-        since = since_of(record, prev.before.get(cell_id(record)) if prev else None, results.get("generated"),
-                         prev.generated if prev else None)
-        if since:
-            record["since"] = since
-        else:
-            record.pop("since", None)
-    return results
 
 
 def safe_link(url):

@@ -197,14 +197,16 @@ def test_what_changed_classifies_breakages_fixes_and_still_failing(tmp_path):
     assert "| Ridge | identical | load-error |" in summary
 
 
-def test_carry_since_annotates_failing_cells_for_the_next_run():
+def test_since_says_when_a_failing_cell_first_failed():
     a, b = "skl1.3.2-py3.11-np1-amd64", "skl1.5.2-py3.11-np1-amd64"
     prev = results_of([cell(a, b, "X", "crash", since="2025-01-01"), cell(a, b, "Y", "identical"),
                        cell(a, b, "Z", "crash")], generated="2025-06-01")
     cur = results_of([cell(a, b, "X", "crash"), cell(a, b, "Y", "crash"), cell(a, b, "Z", "load-error"),
                       cell(a, b, "W", "identical", since="stale")], generated="2025-06-02")
-    report_model.carry_since(cur, prev)
-    assert [c.get("since") for c in cur["cells"]] == ["2025-01-01", "2025-06-02", "2025-06-01", None]
+    before = report_rows.previous_of(prev)
+    since = [report_rows.since_of(c, before.before.get(report_rows.cell_id(c)), cur["generated"], before.generated)
+             for c in cur["cells"]]
+    assert since == ["2025-01-01", "2025-06-02", "2025-06-01", None]
 
 
 def test_worst_and_classify_follow_the_schema_order():
