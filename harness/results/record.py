@@ -66,7 +66,7 @@ class CellResult(TypedDict):
     cv: NotRequired[dict]             # the consumer's cross-validation score against the producer's
     canary: NotRequired[dict]         # a canary's stated outcome
     known: NotRequired[dict]          # the [[known]] entry that explains a failure
-    since: NotRequired[str]           # when a failing cell first failed (report/model.carry_since)
+    since: NotRequired[str]           # when a failing cell first failed (the merge, report/collect.py)
 
 
 def blank(cell, consumer) -> CellResult:
