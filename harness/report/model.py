@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..results import file as results_file
-from .columns import PAGE_DATA_VERSION, ROW_COLUMNS
+from .columns import PAGE_DATA_VERSION, ROW_COLUMNS, SPARSE, sparse
 from .rows import NEW, UNCOMPARED, Pass, Previous, classify, previous_of
 from .texts import BAD, PENDING, RANK, STATUSES, compact, first_line, predictions_of
 from ..config.env_ids import parse_id
@@ -269,8 +269,8 @@ def finish(header, seen):
         "statuses": list(STATUSES), "formats": formats, "envs": env_rows, "fams": fams, "est": est_names,
         "estFam": [fam_index[seen.estimators[n]] for n in est_names], "S": strings.values,
         "W": [list(w) for w in wsets.values], "K": [list(k) for k in knowns.values], "g": groups,
-        "r": dict(col, s="".join(status_chars), ch="".join(change_chars) if previous is not None else "",
-                  wc=close_warnings),
+        "r": dict({k: sparse(v) if k in SPARSE else v for k, v in col.items()}, s="".join(status_chars),
+                  ch="".join(change_chars) if previous is not None else "", wc=close_warnings),
     }
     model = Model(results=header, envs=envs, formats=formats, totals=totals, by_format=by_format, data=data,
                   previous_generated=prev_generated)

@@ -61,7 +61,7 @@ def view(record):
     previous = results_of([dict(record, status=PREVIOUS_STATUS, since=None)], envs=[env("1.3.2"), env("1.5.2")],
                           generated="2025-06-01T00:00:00+00:00")
     data = report_model.build(results, previous).data
-    r, g = data["r"], data["g"]
+    r, g = columns.rows_of(data), data["g"]
     if not r["s"]:
         return None  # not a grid row (a canary)
     text = lambda ref: data["S"][ref - 1] if ref else ""  # noqa: E731
@@ -116,3 +116,11 @@ def test_the_script_reads_the_version_the_renderer_writes():
     found = re.findall(r"const PAGE_DATA_VERSION = (\d+);", SCRIPT.read_text(encoding="utf-8"))
     assert found == [str(columns.PAGE_DATA_VERSION)]
     assert "D.v !== PAGE_DATA_VERSION" in SCRIPT.read_text(encoding="utf-8")
+
+
+def test_a_sparse_column_holds_the_common_value_once_and_reads_back_row_for_row():
+    for values in ([0, 0, 3, 0, 0, 7], [None, 0.0, 0.0, None, 1e-9], [], [5], [0.0, None, None]):
+        column = columns.sparse(values)
+        assert columns.dense(column, len(values)) == values
+        assert len(column["v"]) == len(values) - (max(map(values.count, values)) if values else 0)
+    assert columns.sparse([0, 0, 3, 0])["i"] == [3] and columns.sparse([None, None, 0.0])["v"] == [0.0]

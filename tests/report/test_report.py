@@ -78,7 +78,7 @@ def test_render_writes_a_page_with_grids_counts_and_legend(synthetic_run):
         assert f"</i>{status} <small>" in page  # the legend, with counts
     assert 'id="grids"' in page and 'id="upgrade"' in page and 'id="sandbox"' in page
     data = page_data(page)
-    rows = data["r"]
+    rows = columns.rows_of(data)
     n = len(rows["s"])
     assert all(len(rows[k]) == n for k in ("e", "a", "q", "w", "x", "k", "n", "ch"))
     expected = Counter(c["status"] for c in results["cells"])
@@ -181,7 +181,7 @@ def test_what_changed_classifies_breakages_fixes_and_still_failing(tmp_path):
     assert counts["new"] == 1 and counts["gone"] == 1 and counts["other"] == 2
     assert {c["estimator"] for c in model.changes["breakage_cells"]} == {"Ridge", "Lasso"}
     assert {c["estimator"] for c in model.changes["fix_cells"]} == {"SVC", "SVR"}
-    rows = model.data["r"]
+    rows = columns.rows_of(model.data)
     since = {model.data["est"][e]: (model.data["S"][n - 1] if n else None) for e, n in zip(rows["e"], rows["n"])}
     assert since["PCA"] == "2025-05-01T00:00:00+00:00"
     assert since["NMF"] == "2025-06-01T00:00:00+00:00"
@@ -337,7 +337,7 @@ def test_canaries_stand_apart_a_failed_proof_heads_the_page_and_stale_entries_sh
     assert "<b>1</b><span>cells whose output type changed</span>" in page
     data = page_data(page)
     assert "canary-scaled" not in data["est"]  # apart from the real cells
-    calls = data["S"][data["r"]["m"][0] - 1]  # 1-based: 0 is no text
+    calls = data["S"][columns.rows_of(data)["m"][0] - 1]  # 1-based: 0 is no text
     assert calls.startswith("predict=IM....") and "predict@outside: mismatch: 1 of 60 labels differ" in calls
     assert data["inputs"][:2] == ["fixed", "outside"] and data["v"] == columns.PAGE_DATA_VERSION
     summary = written.summary.read_text(encoding="utf-8")

@@ -51,8 +51,14 @@ class Browser:
                 else self.events.append(f"request: {r.url}"))
 
     def goto(self, url):
-        """Navigate and wait for the load event."""
+        """Navigate and wait for the load event and for the script to say it is done (the grids
+        after the first go in a task each)."""
         self.page.goto(url, wait_until="load")
+        deadline = time.monotonic() + 30
+        # Polled from here: wait_for_function would eval in the page, which its CSP forbids.
+        while self.page.evaluate("document.getElementById('report-data') !== null && !document.body.dataset.ready"):
+            assert time.monotonic() < deadline, "the page's script never said it was done"
+            time.sleep(0.02)
 
     def js(self, expression):
         """Evaluate an expression in the page and return its value."""

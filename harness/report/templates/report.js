@@ -2,11 +2,12 @@
 (function () {
   "use strict";
   // The data format this script reads: harness/report/columns.py's PAGE_DATA_VERSION.
-  const PAGE_DATA_VERSION = 4;
+  const PAGE_DATA_VERSION = 5;
   const D = JSON.parse(document.getElementById("report-data").textContent);
   if (D.v !== PAGE_DATA_VERSION) {
     document.body.insertBefore(document.createTextNode("This page's data has format " + D.v +
       "; its script reads format " + PAGE_DATA_VERSION + "."), document.body.firstChild);
+    document.body.dataset.ready = "refused";
     return;
   }
   const ST = D.statuses, NS = ST.length;
@@ -14,6 +15,15 @@
   const UNCOMP = ST.indexOf("uncompared");
   const MISM = ST.indexOf("mismatch"), CLOSE = ST.indexOf("close");
   const R = D.r, N = R.s.length, G = D.g, NG = G.p.length, NF = D.formats.length;
+  // A sparse column (columns.SPARSE) comes as the value most rows hold, the gaps between the rows
+  // that hold another, and those values: made one value per row here, as every other column is.
+  Object.keys(R).forEach((key) => {
+    const col = R[key];
+    if (col === null || typeof col !== "object" || Array.isArray(col)) return;
+    const out = new Array(N).fill(col.d);
+    for (let k = 0, i = -1; k < col.i.length; k++) { i += col.i[k]; out[i] = col.v[k]; }
+    R[key] = out;
+  });
   const ROWS_PAGE = 100;
   const envs = D.envs.map((e, i) => ({ i: i, id: e[0], sklearn: e[1], python: e[2], numpy: e[3], arch: e[4],
                                        state: e[5], problem: e[6], word: e[7] }));
@@ -226,13 +236,34 @@
     table.appendChild(tbody);
     return table;
   }
-  function renderGrids() {
+  let gridRound = 0;
+  function renderGrids(then) {
+    // then: called once every grid is in. Given (the page's first render), the first grid goes in
+    // at once and each other one in a task of its own, so that the browser shows the first grid
+    // of a million-cell page while the others are being built; a later render replaces them all.
+    const round = ++gridRound;
     const box = document.getElementById("grids");
     box.textContent = "";
     const list = envs.filter((e) => F.arch.has(e.arch));
-    if (!list.length) { box.appendChild(el("p", { cls: "more", text: "No environment matches the architecture filter." })); return; }
-    D.formats.forEach((name, f) => {
-      if (!F.fmt.has(f)) return;
+    if (!list.length) {
+      box.appendChild(el("p", { cls: "more", text: "No environment matches the architecture filter." }));
+      if (then) then();
+      return;
+    }
+    const todo = D.formats.map((_, f) => f).filter((f) => F.fmt.has(f));
+    if (!then) { todo.forEach((f) => box.appendChild(gridCard(f, list))); return; }
+    const next = (k) => {
+      if (round !== gridRound) return;  // replaced by a later render
+      if (k >= todo.length) { then(); return; }
+      box.appendChild(gridCard(todo[k], list));
+      if (k === 0) performance.mark("first-grid");  // what bench/page_open.py reads
+      setTimeout(() => next(k + 1), 0);
+    };
+    next(0);
+  }
+  function gridCard(f, list) {
+    const name = D.formats[f];
+    {
       const sums = new Int32Array(NS);
       for (let g = 0; g < NG; g++) {
         if (G.f[g] !== f || !groupVisible(g)) continue;
@@ -244,8 +275,8 @@
       const card = el("div", { cls: "grid" }, head, el("p", { cls: "gsum", text: countLines(sums, 0).join(" · ") || "no rows" }),
                       buildGrid(f, list));
       card.dataset.format = name;
-      box.appendChild(card);
-    });
+      return card;
+    }
   }
   function renderSelection() {
     const box = document.getElementById("selection");
@@ -269,9 +300,9 @@
     box.appendChild(el("table", { cls: "list" }, el("thead", null, el("tr", null, el("th", { text: "format" }),
       el("th", { text: "worst" }), el("th", { text: "mix" }), el("th", { text: "counts" }))), tbody));
   }
-  function refresh() {
+  function refresh(then) {
     agg = aggregate();
-    renderGrids();
+    renderGrids(then);
     renderSelection();
     document.getElementById("shown").textContent = "Showing " + num(agg.shown) + " of " + num(N) + " rows.";
     if (drawerGroup >= 0 && !document.getElementById("drawer").hidden) openDrawer(drawerGroup);
@@ -509,7 +540,7 @@
   // ---- start --------------------------------------------------------------------------------------
   buildFilters();
   buildUpgrade();
-  refresh();
+  refresh(() => { document.body.dataset.ready = "1"; });
   document.getElementById("grids").addEventListener("click", (ev) => {
     const td = ev.target.closest("td[data-g]");
     if (td) openDrawer(Number(td.dataset.g));
@@ -521,5 +552,4 @@
   document.getElementById("d-close").addEventListener("click", closeDrawer);
   document.getElementById("d-more").addEventListener("click", moreRows);
   document.addEventListener("keydown", (ev) => { if (ev.key === "Escape") closeDrawer(); });
-  document.body.dataset.ready = "1";
 })();
