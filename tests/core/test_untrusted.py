@@ -146,6 +146,23 @@ def test_confined_refuses_every_way_out(tmp_path):
         confined(folder, ["Ridge", "model.pkl"])
 
 
+def test_realpath_under_is_realpath_whatever_the_links(tmp_path):
+    """The shortcut that looks only at rel's own components resolves exactly like os.path.realpath."""
+    from harness.core.untrusted import _realpath_under
+
+    root = tmp_path / "root"
+    (root / "d" / "e").mkdir(parents=True)
+    (root / "d" / "e" / "f.pkl").write_bytes(b"x")
+    os.symlink(tmp_path, root / "up")
+    os.symlink("d/e", root / "inner")
+    os.symlink("nowhere", root / "dangling")
+    os.symlink("../../up", root / "d" / "back")
+    rels = ["d/e/f.pkl", "./d//e/f.pkl", "d/e/missing", "missing/x", "d/e/f.pkl/x", "up/root/d", "inner/f.pkl",
+            "dangling", "dangling/x", "d/back/root", "d/e/./f.pkl"]
+    for rel in rels:
+        assert _realpath_under(str(root.resolve()), rel) == os.path.realpath(root.resolve() / rel), rel
+
+
 # ---- check_manifest ----------------------------------------------------------------------------------
 
 def test_one_bad_entry_costs_only_its_own_cells(tmp_path):
