@@ -29,14 +29,16 @@ def _timed_run(matrix, reports):
 def measure(matrix, reports):
     """{"with": seconds, "without": seconds}: the warm run with its shortcuts and without."""
     _timed_run(matrix, reports)  # records every stamp, whatever the tree had
-    saved = (hashcache.HashCache.sha256, RunTree.complete_stamp, freshness.current)
+    saved = (hashcache.HashCache.sha256, hashcache.HashCache.remembered, RunTree.complete_stamp, freshness.current)
     try:
         hashcache.HashCache.sha256 = lambda self, path: sha256_file(path)
+        hashcache.HashCache.remembered = lambda self, rel: None
         RunTree.complete_stamp = lambda self, env_id: None
         freshness.current = lambda *args: None
         without = _timed_run(matrix, reports)
     finally:
-        hashcache.HashCache.sha256, RunTree.complete_stamp, freshness.current = saved
+        (hashcache.HashCache.sha256, hashcache.HashCache.remembered, RunTree.complete_stamp,
+         freshness.current) = saved
     return {"with": _timed_run(matrix, reports), "without": without}
 
 

@@ -334,6 +334,28 @@ def test_damaged_never_hashes_a_file_outside_the_dump(tmp_path, monkeypatch):
     assert dumps.damaged(tree, producer) == [f"{producer}/Ridge/model.pkl"]
 
 
+def test_a_warm_damage_check_resolves_no_path_while_each_file_is_the_one_hashed(tmp_path, monkeypatch):
+    _, tree, producer, _ = _tree(tmp_path)
+    folder = tree.artifacts(producer)
+    write_json(tree.manifest(producer), {"estimators": [entry("Ridge", folder)]})
+    monkeypatch.setattr(hashcache, "SETTLE_NS", 0)
+    assert dumps.damaged(tree, producer) == []
+    resolved, real = [], dumps.confined
+    monkeypatch.setattr(dumps, "confined", lambda folder, rel: resolved.append(rel) or real(folder, rel))
+    assert dumps.damaged(tree, producer) == [] and resolved == []
+    model = folder / "Ridge" / "model.pkl"
+    data = model.read_bytes()
+    model.unlink()
+    model.write_bytes(data)  # the same bytes in another file: resolved and hashed again
+    assert dumps.damaged(tree, producer) == [] and resolved == ["Ridge/model.pkl"]
+    hashes = hashcache.HashCache(folder, tree.hashes(producer))
+    assert hashes.remembered("Ridge/model.pkl") is not None
+    (tmp_path / "copy.pkl").write_bytes(data)
+    model.unlink()
+    os.symlink(tmp_path / "copy.pkl", model)  # a link is never remembered, whatever it leads to
+    assert hashes.remembered("Ridge/model.pkl") is None and hashes.remembered("Ridge/other.pkl") is None
+
+
 def test_a_hostile_status_file_is_a_failure_not_a_crash(tmp_path):
     _, tree, producer, _ = _tree(tmp_path)
     write_text(tree.status("dump", producer), NESTED)
