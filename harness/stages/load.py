@@ -581,14 +581,13 @@ def load_all(runner, matrix, built_by_id, producers, tree, say=print, jobs=2, em
         for env in matrix.envs:
             # Locked first: the containers stopped next are a killed run's, never a live one's.
             locks.enter_context(tree.consumer_lock(env.id))
-            stop_loaders(runner, tree, env.id)  # before reading results: no writer may be left
+        stop_loaders(runner, tree, *(env.id for env in matrix.envs))  # before reading results: no writer left
         return _load_locked(runner, matrix, built_by_id, producers, tree, say, jobs, emulated, only, missing, helpers)
 
 
-def stop_loaders(runner, tree, env_id):
-    """Remove every loader container of a consumer: its own and its helpers'."""
-    for job in jobs_of(tree, env_id):
-        runner.stop(job=job)
+def stop_loaders(runner, tree, *env_ids):
+    """Remove every loader container of these consumers: their own and their helpers'."""
+    runner.stop_jobs([job for env_id in env_ids for job in jobs_of(tree, env_id)])
 
 
 def _load_locked(runner, matrix, built_by_id, producers, tree, say, jobs, emulated, only, missing, helpers):
@@ -620,5 +619,5 @@ def _load_locked(runner, matrix, built_by_id, producers, tree, say, jobs, emulat
                 say(f"{head} {result.computed} cells in {result.seconds:.0f}s ({rate:.1f}/s), {result.total} in all")
             return result
 
-        return run_stoppably(one, matrix.envs, jobs, lambda: [stop_loaders(runner, tree, e.id) for e in matrix.envs],
+        return run_stoppably(one, matrix.envs, jobs, lambda: stop_loaders(runner, tree, *(e.id for e in matrix.envs)),
                              cost=lambda env: len(plans[env.id].todo) * (EMULATION_COST if env.arch in emulated else 1))
