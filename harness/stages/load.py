@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from ..results import canaries
 from ..results import cells as cells_mod
 from ..envs import engine
-from ..results import judge
 from ..results.record import blank as blank_result
 from . import trust
 from ..core.errors import SelectionError
@@ -24,6 +23,14 @@ from ..envs.runner import EMULATION_COST, Limits, run_stoppably
 from .tree import inside_hash
 
 EMULATED_CELL_TIMEOUT = 300  # arm64 under qemu: imports alone take seconds
+
+
+def _judge():
+    """harness.results.judge, imported once a cell is judged: it brings numpy, which a run with
+    every consumer complete never needs."""
+    from ..results import judge
+
+    return judge
 
 
 @dataclass(frozen=True)
@@ -185,7 +192,7 @@ class ProducerRecords:
                 return f"{rel} is over {MAX_OUTPUTS_JSON >> 20} MB"
             if hashlib.sha256(data).hexdigest() != sha256:
                 return f"{rel} changed since its producer's manifest was written"
-            return judge.producer_record(loads_bounded(data.decode("utf-8"), what=rel))
+            return _judge().producer_record(loads_bounded(data.decode("utf-8"), what=rel))
         except (OSError, ValueError) as exc:  # UntrustedInput and judge.Unusable among them
             return f"{rel}: {exc}"
 
@@ -305,10 +312,10 @@ def _run_loader(runner, matrix, env, built, groups, tree, records, out, cell_tim
                 break
             if keep is not None:
                 keep[groups[i][0].key] = record
-            memo = judge.Memo()  # the record is parsed and decoded once for all its judgements
+            memo = _judge().Memo()  # the record is parsed and decoded once for all its judgements
             for n, cell in enumerate(groups[i]):
                 tol = matrix.tolerance_for(cell.format)
-                line = judge.judge(cell, env.id, record, records.get(cell), (tol.rtol, tol.atol), cell_timeout, memo)
+                line = _judge().judge(cell, env.id, record, records.get(cell), (tol.rtol, tol.atol), cell_timeout, memo)
                 if n == 0 and isinstance(record.get("seconds"), (int, float)):
                     line["seconds"] = record["seconds"]  # the loader's time for the load, once per group
                 if cell.producer != env.id and not cell.canary and hasattr(records, "own"):
@@ -333,8 +340,8 @@ def _add_refit(line, cell, consumer, record, own, tol, timeout, memo):
     the same data: persistence effects apart from what the version itself changed."""
     if own is None or line["status"] not in REFIT_JUDGED:
         return
-    refit = judge.judge(cell, consumer, record, own, tol, timeout, memo)
-    status, max_abs, _ = judge.verdict(refit["methods"], [], missing_counts=cell.format != "onnx")
+    refit = _judge().judge(cell, consumer, record, own, tol, timeout, memo)
+    status, max_abs, _ = _judge().verdict(refit["methods"], [], missing_counts=cell.format != "onnx")
     line["refit"] = {"status": status, "max_abs": max_abs}
 
 
@@ -441,7 +448,7 @@ class _Consumer:
             for cell in remaining[0]:  # the cell it was on: a finding, never loaded again
                 line = blank_result(cell, self.env.id)
                 line.update(status=Status.CRASH, exit_code=attempt.code, error={
-                    "type": "LoaderDied", "message": judge.text(f"the loader stopped on this cell ({why}); "
+                    "type": "LoaderDied", "message": _judge().text(f"the loader stopped on this cell ({why}); "
                                                                 f"its last words: {last}")})
                 self.out.write(line)
             remaining = remaining[1:]
@@ -493,7 +500,7 @@ def load_env(runner, matrix, env, built, plan, tree, emulated=False, only=None, 
             expected = records.get(cell)
             if isinstance(expected, str):  # one bad producer record costs only its own cells
                 line = blank_result(cell, env.id)
-                line["error"] = {"type": "ProducerRecord", "message": judge.text(expected)}
+                line["error"] = {"type": "ProducerRecord", "message": _judge().text(expected)}
                 out.write(line)
             else:
                 usable.append(cell)

@@ -109,3 +109,16 @@ def test_the_same_stage_outcome_again_leaves_its_status_file_alone(tmp_path):
     assert (before.st_ino, before.st_mtime_ns) == (after.st_ino, after.st_mtime_ns)
     tree.save_status("build", dict(record, ok=False))
     assert tree.load_status("build", "e")["ok"] is False
+
+
+def test_the_run_verb_imports_no_numpy_jinja2_or_pyarrow_until_it_judges_or_renders():
+    # A warm run judges nothing and renders nothing: those imports were a tenth of its time.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, harness.cli, harness.workflow; "
+            "print(sorted(m for m in ('numpy', 'jinja2', 'pyarrow') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2]).stdout  # this checkout's harness first
+    assert out.strip() == "[]"
