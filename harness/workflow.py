@@ -218,10 +218,10 @@ class Run:
 
     def report(self):
         """Render the HTML report from the results (unless the merge found both current)."""
-        from .report import render
-
         if self._skip_report:
             return None
+        from .report import render  # jinja2 with it: not on a run that renders nothing
+
         return render.render(self.tree.root)
 
 
