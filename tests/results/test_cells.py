@@ -115,6 +115,14 @@ def test_progress_counts_the_lines_appended_since_it_started_without_reading_the
     assert real(tree.results("old")) == 1003
 
 
+def test_the_sandbox_record_states_its_sizes():
+    from harness.stages.load import sandbox_record
+
+    record = sandbox_record()
+    assert record["root file system"] == "read-only, with a 256 MB /tmp in memory"
+    assert record["container memory"] == "4 GB"
+
+
 def test_shards_sharing_a_tree_keep_their_own_tasks_results_and_logs(tmp_path):
     from harness.stages.tree import RunTree
 
