@@ -7,8 +7,10 @@ from pathlib import Path
 
 import nox
 
-sys.path.insert(0, str(Path(__file__).parent))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 from harness.config.matrix import load as load_matrix  # noqa: E402  (needs the path above)
+from harness.core.install import Stamp  # noqa: E402
 
 nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["tests"]
@@ -20,9 +22,23 @@ except Exception as exc:  # a broken matrix.toml must not hide the sessions that
     DEFAULT_IDS = []
 
 
+def _install(session, spec="."):
+    """pip install -e spec, unless this session's venv has it from the project as it is now."""
+    location = getattr(session.virtualenv, "location", None)
+    # `nox --no-install` (-R) skips pip in a reused venv: no stamp may then claim pip ran.
+    no_install = getattr(getattr(getattr(session, "_runner", None), "global_config", None), "no_install", False)
+    stamp = Stamp(location, HERE, spec) if location and not no_install else None
+    if stamp and stamp.current():
+        session.log(f"pip install -e {spec}: skipped, installed already from this pyproject.toml")
+        return
+    session.install("-e", spec, silent=True)
+    if stamp:
+        stamp.record()
+
+
 def _harness(session, *args):
     """Install the project and run one harness verb."""
-    session.install("-e", ".", silent=True)
+    _install(session)
     session.run("python", "-m", "harness", *args, *session.posargs)
 
 
@@ -46,7 +62,7 @@ def _ensure_test_packages(session):
 def tests(session):
     """Run the test suite in parallel; container tests run when an engine answers (CI requires one)."""
     _ensure_test_packages(session)
-    session.install("-e", ".[test]", silent=True)
+    _install(session, ".[test]")
     workers = os.environ.get("PYTEST_WORKERS", "auto")
     session.run("pytest", "-n", workers, *session.posargs)
 
@@ -119,6 +135,6 @@ def report(session):
 @nox.session
 def bench(session):
     """Every benchmark side by side, printing ratios (about 20 minutes; BENCHMARKS.md has the figures)."""
-    session.install("-e", ".", silent=True)
+    _install(session)
     session.run("python", "-m", "bench", *session.posargs)
 

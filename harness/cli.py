@@ -75,6 +75,8 @@ def _parser():
     report = verbs.add_parser("report", help="merge the results tree and render the HTML report")
     report.add_argument("--matrix", default="default", help="which [matrix.NAME] (default: default)")
     report.add_argument("--reports", default="reports", help="where run trees live (default: reports)")
+    for sub in verbs.choices.values():  # after the verb too: nox sessions pass their arguments there
+        sub.add_argument("--file", default=argparse.SUPPRESS, help="the matrix file (default: matrix.toml)")
     return parser
 
 

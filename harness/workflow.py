@@ -93,10 +93,12 @@ def resolve_stage(matrix, jobs=2, refresh=False, cache=None):
     return wheels.resolve_all(matrix.envs, cache, jobs=jobs, refresh=refresh, progress=progress)
 
 
-def build_stage(matrix, jobs=2, refresh=False, cache=None, backend="docker", tree=None):
-    """Resolve then build every environment of the matrix with the chosen backend."""
+def build_stage(matrix, jobs=2, refresh=False, cache=None, backend="docker", tree=None, client=None):
+    """Resolve then build every environment of the matrix with the chosen backend (client: the
+    run's engine connection, else a new one)."""
     cache = cache or Cache.default()
-    client = engine.connect() if backend == "docker" else None
+    if backend == "docker" and client is None:
+        client = engine.connect()
     locks = resolve_stage(matrix, jobs=jobs, refresh=refresh, cache=cache)
     if backend == "docker":
         results = images.build_all(client, matrix, locks, cache, say=say, jobs=jobs)
@@ -129,7 +131,7 @@ class Run:
     def build(self, selected=None, jobs=None):
         """Resolve and build the environments (all of them by default), jobs at a time."""
         locks, results = build_stage(selected or self.matrix, jobs or self.jobs, self.refresh,
-                                     backend=self.backend, tree=self.tree)
+                                     backend=self.backend, tree=self.tree, client=self.runner.client)
         self.locks += locks
         self.builds.update({b.env_id: b for b in results})
         return results
@@ -166,9 +168,8 @@ class Run:
 
     def stop_all(self):
         """Remove the containers of every dump and load of the matrix (an interrupted run)."""
-        for env in self.matrix.envs:
-            self.runner.stop(job=self.tree.artifacts(env.id))
-            loads.stop_loaders(self.runner, self.tree, env.id)
+        self.runner.stop_jobs([self.tree.artifacts(env.id) for env in self.matrix.envs])
+        loads.stop_loaders(self.runner, self.tree, *(env.id for env in self.matrix.envs))
 
     def show(self, selected, only):
         """Print the latest record of the cells matching a glob (to reproduce one cell)."""
@@ -219,10 +220,10 @@ class Run:
 
     def report(self):
         """Render the HTML report from the results (unless the merge found both current)."""
-        from .report import render
-
         if self._skip_report:
             return None
+        from .report import render  # jinja2 with it: not on a run that renders nothing
+
         model, self._model = self._model, None
         return render.render(self.tree.root, model=model)
 

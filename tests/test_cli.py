@@ -63,6 +63,17 @@ def test_list_one_matrix(tmp_path):
     assert list(json.loads(proc.stdout)) == ["quick"]
 
 
+def test_file_after_the_verb(tmp_path):
+    """`./run list -- --file F` passes --file after the verb: it names the file there too."""
+    mine = tmp_path / "mine.toml"
+    mine.write_text('[matrix.mine]\nscikit-learn = ["1.6.1"]\npython = ["3.11"]\nnumpy = ["2"]\narch = ["amd64"]\n')
+    assert cli._parser().parse_args(["list"]).file == "matrix.toml"
+    assert cli._parser().parse_args(["--file", "a.toml", "list"]).file == "a.toml"
+    proc = run("list", "--json", "--file", str(mine), cache=tmp_path / "cache")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {"mine": {"envs": ["skl1.6.1-py3.11-np2-amd64"], "dropped": {}}}
+
+
 def one_error_line(proc):
     """The single stderr line of a failed command."""
     assert "Traceback" not in proc.stderr

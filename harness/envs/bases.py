@@ -44,12 +44,12 @@ def debootstrap_tag(python, arch, packages=()):
     return f"sklmatrix/base:{suite}-py{python}-{arch}{'-debstack' if packages else ''}-{recipe}"
 
 
-def ensure_base(client, template, python, arch, cache, say=print, packages=()):
+def ensure_base(client, template, python, arch, cache, say=print, packages=(), listed=None):
     """A local base image tag for (python, arch): the configured image if present, else debootstrap
     (always for a Debian stack: its packages come from the suite)."""
     wanted = template.format(python=python)
     if arch == HOST_ARCH and not packages:
-        if engine.find_image(client, wanted) is not None:
+        if engine.find_image(client, wanted, listed) is not None:
             return wanted
         try:
             client.images.pull(wanted)
@@ -62,7 +62,7 @@ def ensure_base(client, template, python, arch, cache, say=print, packages=()):
         raise BuildError(f"no base image for Python {python} on {arch}: {wanted} is not available locally or "
                          f"from a registry, and offline bases exist only for Python {offline}")
     tag = debootstrap_tag(python, arch, packages)
-    if engine.find_image(client, tag) is not None:
+    if engine.find_image(client, tag, listed) is not None:
         return tag
     return _debootstrap(client, python, arch, tag, cache, say, packages)
 

@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import BuildError, EngineUnavailable
@@ -33,10 +34,25 @@ def available():
         return False
 
 
-def find_image(client, tag):
-    """The local image with this tag, or None; never pulls."""
+@dataclass(frozen=True)
+class Listed:
+    """An image found in a listing: what callers read of one (its id)."""
+
+    id: str
+
+
+def list_images(client):
+    """{tag: image id} of every local image, in one call: a warm build asks for two tags an environment."""
+    return {tag: row["Id"] for row in client.api.images() for tag in row.get("RepoTags") or ()}
+
+
+def find_image(client, tag, listed=None):
+    """The local image with this tag, or None; never pulls. listed (list_images) answers first;
+    a tag it lacks (built since, or named another way) is asked of the engine."""
     import docker.errors
 
+    if listed and tag in listed:
+        return Listed(listed[tag])
     try:
         return client.images.get(tag)
     except docker.errors.ImageNotFound:
@@ -201,6 +217,14 @@ def kill_labelled(client, labels):
     wanted = [f"{key}={value}" for key, value in labels.items()]
     for container in client.containers.list(all=True, filters={"label": wanted}):
         _quietly(container.remove, force=True)
+
+
+def kill_any_labelled(client, key, values):
+    """Remove the containers whose label key has any of these values, listed in one call."""
+    values = set(values)
+    for row in client.api.containers(all=True, filters={"label": key}):
+        if (row.get("Labels") or {}).get(key) in values:
+            _quietly(client.api.remove_container, container=row["Id"], force=True)
 
 
 def remove_image(client, tag):

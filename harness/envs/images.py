@@ -83,14 +83,15 @@ def _context(env, lock, cache):
     return folder
 
 
-def build_env(client, env, lock, base_tag, cache):
-    """Build (or reuse) one environment's image; failures become a Built with the log's tail."""
+def build_env(client, env, lock, base_tag, cache, listed=None):
+    """Build (or reuse) one environment's image; failures become a Built with the log's tail
+    (listed: engine.list_images, asked before the engine)."""
     start = time.monotonic()
     if not lock.ok:
         return Built(env.id, False, error=f"wheels could not be resolved: {lock.error}")
-    base = engine.find_image(client, base_tag)
+    base = engine.find_image(client, base_tag, listed)
     tag = image_tag(env, lock, base.id)
-    if engine.find_image(client, tag) is not None:
+    if engine.find_image(client, tag, listed) is not None:
         return _checked(client, env, cache, Built(env.id, True, tag, cached=True))
     log_path = cache.build_log(env.id)
     try:
@@ -117,18 +118,18 @@ PROBE = ("import json, platform, sys, numpy, sklearn; print(json.dumps({'python'
          "'scikit-learn': sklearn.__version__, 'numpy': numpy.__version__, 'machine': platform.machine()}))")
 
 
-def use_image(client, env, cache):
+def use_image(client, env, cache, listed=None):
     """An existing local image as an environment, once it ships the stack matrix.toml states;
     its id is the tag, so results follow the image's content, not its name."""
     start = time.monotonic()
-    image = engine.find_image(client, env.image)
+    image = engine.find_image(client, env.image, listed)
     if image is None:
         return Built(env.id, False, error=f"image {env.image} is not on this engine (no registry is reachable: "
                      "build it or `docker load` it here first)")
     # Its own entrypoint (a server, a shell script) would swallow the harness's commands: a
     # one-line image on top resets it, tagged by the user's image id.
     tag = f"sklmatrix/{env.id}:{image.id.split(':')[-1][:16]}"
-    if engine.find_image(client, tag) is None:
+    if engine.find_image(client, tag, listed) is None:
         folder = cache.context(env.id)
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
@@ -184,11 +185,13 @@ def build_all(client, matrix, locks, cache, say=print, jobs=2):
     """Bases first, then every image, a few at a time; one failure never stops the others."""
     by_id = {lock.env_id: lock for lock in locks}
     base_of, base_error = {}, {}
+    listed = engine.list_images(client)  # one call for every tag asked below; built ones are asked anew
 
     def base(key):
         python, arch, packages = key
         try:
-            base_of[key] = bases.ensure_base(client, matrix.base, python, arch, cache, say=say, packages=packages)
+            base_of[key] = bases.ensure_base(client, matrix.base, python, arch, cache, say=say, packages=packages,
+                                             listed=listed)
         except BuildError as exc:
             base_error[key] = exc.line()
             say(f"base python{key[0]} {key[1]}: FAILED: {exc.line()}")
@@ -200,11 +203,11 @@ def build_all(client, matrix, locks, cache, say=print, jobs=2):
     def one(env):
         key = base_key(env)
         if env.image:
-            built = use_image(client, env, cache)
+            built = use_image(client, env, cache, listed)
         elif key in base_error:
             built = Built(env.id, False, error=f"base image: {base_error[key]}")
         else:
-            built = build_env(client, env, by_id[env.id], base_of[key], cache)
+            built = build_env(client, env, by_id[env.id], base_of[key], cache, listed)
         done.append(env.id)
         say(_progress(len(done), len(matrix.envs), built))
         return built

@@ -85,8 +85,13 @@ class Runner:
 
     def stop(self, job):
         """Remove a container a killed run left working on this job (docker only)."""
-        if self.backend == "docker":
-            engine.kill_labelled(self.client, _job_labels(job))
+        self.stop_jobs([job])
+
+    def stop_jobs(self, jobs):
+        """Remove the containers a killed run left working on any of these jobs, in one listing."""
+        if self.backend == "docker" and jobs:
+            key = f"{engine.LABEL}.job"
+            engine.kill_any_labelled(self.client, key, [_job_labels(job)[key] for job in jobs])
 
     def _venv(self, built, module, args, mounts, timeout):
         """A child process of the venv's Python, run to completion."""

@@ -150,10 +150,11 @@ def repair_tail(path, block=1 << 16):
         pass
 
 
-def count_lines(path):
-    """Complete lines in a file (for progress while a consumer runs)."""
+def count_lines(path, start=0):
+    """Complete lines in a file from byte start on (for progress while a consumer runs)."""
     try:
         with open(path, "rb") as handle:
+            handle.seek(start)
             return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
     except FileNotFoundError:
         return 0

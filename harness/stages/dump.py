@@ -1,5 +1,7 @@
 """The dump stage: each environment fits the catalogue and writes its artifacts into the run tree."""
 
+import functools
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -71,21 +73,31 @@ def damaged(tree, env_id):
     must not make the host hash a file of its choice (check_manifest refuses that entry anyway).
     """
     folder, bad = tree.artifacts(env_id), []
-    hashes = HashCache(folder, tree.hashes(env_id))
     try:
-        manifest = read_json_bounded(tree.manifest(env_id), MANIFEST_MAX, nofollow=True)
+        info = os.lstat(tree.manifest(env_id))
+        listed = _listed(str(tree.manifest(env_id)), info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
     except (FileNotFoundError, UntrustedInput):
         return []  # no usable manifest: the producer counts as not dumped (merge says why)
-    # Every entry, refused ones too: a truncated artifact is damage whatever else is wrong with its entry.
-    for rec in _file_records(manifest if isinstance(manifest, dict) else {}):
+    hashes = HashCache(folder, tree.hashes(env_id))
+    for file, sha256 in listed:
+        if hashes.remembered(file) == sha256:  # unchanged since it was confined and hashed
+            continue
         try:
-            path = confined(folder, rec["file"])
+            path = confined(folder, file)
         except UntrustedInput:
             continue
-        if not path.is_file() or hashes.sha256(path) != rec["sha256"]:
-            bad.append(f"{env_id}/{rec['file']}")
+        if not path.is_file() or hashes.sha256(path) != sha256:
+            bad.append(f"{env_id}/{file}")
     hashes.save()
     return sorted(set(bad))
+
+
+@functools.lru_cache(maxsize=64)
+def _listed(path, *stat):
+    """The (file, sha256) pairs of every entry of a manifest, refused ones too (a truncated artifact
+    is damage whatever else is wrong with its entry), parsed once per version of the file."""
+    manifest = read_json_bounded(path, MANIFEST_MAX, nofollow=True)
+    return tuple((rec["file"], rec["sha256"]) for rec in _file_records(manifest if isinstance(manifest, dict) else {}))
 
 
 def dump_env(runner, matrix, env, built, tree):

@@ -4,6 +4,7 @@ which no program can set back."""
 
 import json
 import os
+import stat
 import time
 
 from ..core.files import sha256_file, write_bytes
@@ -49,6 +50,19 @@ class HashCache:
             self.entries[name] = _signature(after) + [digest]
             self.changed = True
         return digest
+
+    def remembered(self, rel):
+        """The sha256 remembered for rel when the regular file there is still the one hashed, with
+        the same stat, else None: no path resolution (an entry is made only for a confined path,
+        and the same inode with the same ctime is the same file, wherever the path leads)."""
+        known = self.entries.get(rel)
+        if known is None:
+            return None
+        try:
+            info = os.lstat(os.path.join(self.folder, rel))
+        except OSError:
+            return None
+        return known[5] if stat.S_ISREG(info.st_mode) and known[:5] == _signature(info) else None
 
     def save(self):
         """Write the cache when something was added to it."""

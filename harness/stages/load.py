@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from ..results import canaries
 from ..results import cells as cells_mod
 from ..envs import engine
-from ..results import judge
 from ..results.record import blank as blank_result
 from . import trust
 from ..core.errors import SelectionError
@@ -24,6 +23,14 @@ from ..envs.runner import EMULATION_COST, Limits, run_stoppably
 from .tree import inside_hash
 
 EMULATED_CELL_TIMEOUT = 300  # arm64 under qemu: imports alone take seconds
+
+
+def _judge():
+    """harness.results.judge, imported once a cell is judged: it brings numpy, which a run with
+    every consumer complete never needs."""
+    from ..results import judge
+
+    return judge
 
 
 @dataclass(frozen=True)
@@ -185,7 +192,7 @@ class ProducerRecords:
                 return f"{rel} is over {MAX_OUTPUTS_JSON >> 20} MB"
             if hashlib.sha256(data).hexdigest() != sha256:
                 return f"{rel} changed since its producer's manifest was written"
-            return judge.producer_record(loads_bounded(data.decode("utf-8"), what=rel))
+            return _judge().producer_record(loads_bounded(data.decode("utf-8"), what=rel))
         except (OSError, ValueError) as exc:  # UntrustedInput and judge.Unusable among them
             return f"{rel}: {exc}"
 
@@ -305,10 +312,10 @@ def _run_loader(runner, matrix, env, built, groups, tree, records, out, cell_tim
                 break
             if keep is not None:
                 keep[groups[i][0].key] = record
-            memo = judge.Memo()  # the record is parsed and decoded once for all its judgements
+            memo = _judge().Memo()  # the record is parsed and decoded once for all its judgements
             for n, cell in enumerate(groups[i]):
                 tol = matrix.tolerance_for(cell.format)
-                line = judge.judge(cell, env.id, record, records.get(cell), (tol.rtol, tol.atol), cell_timeout, memo)
+                line = _judge().judge(cell, env.id, record, records.get(cell), (tol.rtol, tol.atol), cell_timeout, memo)
                 if n == 0 and isinstance(record.get("seconds"), (int, float)):
                     line["seconds"] = record["seconds"]  # the loader's time for the load, once per group
                 if cell.producer != env.id and not cell.canary and hasattr(records, "own"):
@@ -333,8 +340,8 @@ def _add_refit(line, cell, consumer, record, own, tol, timeout, memo):
     the same data: persistence effects apart from what the version itself changed."""
     if own is None or line["status"] not in REFIT_JUDGED:
         return
-    refit = judge.judge(cell, consumer, record, own, tol, timeout, memo)
-    status, max_abs, _ = judge.verdict(refit["methods"], [], missing_counts=cell.format != "onnx")
+    refit = _judge().judge(cell, consumer, record, own, tol, timeout, memo)
+    status, max_abs, _ = _judge().verdict(refit["methods"], [], missing_counts=cell.format != "onnx")
     line["refit"] = {"status": status, "max_abs": max_abs}
 
 
@@ -441,7 +448,7 @@ class _Consumer:
             for cell in remaining[0]:  # the cell it was on: a finding, never loaded again
                 line = blank_result(cell, self.env.id)
                 line.update(status=Status.CRASH, exit_code=attempt.code, error={
-                    "type": "LoaderDied", "message": judge.text(f"the loader stopped on this cell ({why}); "
+                    "type": "LoaderDied", "message": _judge().text(f"the loader stopped on this cell ({why}); "
                                                                 f"its last words: {last}")})
                 self.out.write(line)
             remaining = remaining[1:]
@@ -493,7 +500,7 @@ def load_env(runner, matrix, env, built, plan, tree, emulated=False, only=None, 
             expected = records.get(cell)
             if isinstance(expected, str):  # one bad producer record costs only its own cells
                 line = blank_result(cell, env.id)
-                line["error"] = {"type": "ProducerRecord", "message": judge.text(expected)}
+                line["error"] = {"type": "ProducerRecord", "message": _judge().text(expected)}
                 out.write(line)
             else:
                 usable.append(cell)
@@ -524,6 +531,14 @@ def load_env(runner, matrix, env, built, plan, tree, emulated=False, only=None, 
     return Loaded(env.id, True, len(wanted), computed, seconds)
 
 
+def _end_of(path):
+    """Where a file ends (its size in bytes), 0 when it does not exist."""
+    try:
+        return os.path.getsize(path)
+    except FileNotFoundError:
+        return 0
+
+
 class Progress:
     """Prints environments done, cells per second and time left while consumers run."""
 
@@ -537,7 +552,8 @@ class Progress:
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def __enter__(self):
-        self.base = {env.id: cells_mod.count_lines(self.tree.results(env.id)) for env in self.envs}
+        # Where each results file ends: lines are counted past it only (a warm run read them all, 4 times).
+        self.base = {env.id: _end_of(self.tree.results(env.id)) for env in self.envs}
         self.start = time.monotonic()
         self._thread.start()
         return self
@@ -550,7 +566,7 @@ class Progress:
         first = {}  # when each consumer's first cell was seen: its own rate, for the slowest one's tail
         while not self._stop.wait(self.every):
             now = time.monotonic()
-            done = {e.id: cells_mod.count_lines(self.tree.results(e.id)) - self.base[e.id] for e in self.envs}
+            done = {e.id: cells_mod.count_lines(self.tree.results(e.id), self.base[e.id]) for e in self.envs}
             for env_id, count in done.items():
                 if count > 0:
                     first.setdefault(env_id, (now, count))
@@ -581,14 +597,13 @@ def load_all(runner, matrix, built_by_id, producers, tree, say=print, jobs=2, em
         for env in matrix.envs:
             # Locked first: the containers stopped next are a killed run's, never a live one's.
             locks.enter_context(tree.consumer_lock(env.id))
-            stop_loaders(runner, tree, env.id)  # before reading results: no writer may be left
+        stop_loaders(runner, tree, *(env.id for env in matrix.envs))  # before reading results: no writer left
         return _load_locked(runner, matrix, built_by_id, producers, tree, say, jobs, emulated, only, missing, helpers)
 
 
-def stop_loaders(runner, tree, env_id):
-    """Remove every loader container of a consumer: its own and its helpers'."""
-    for job in jobs_of(tree, env_id):
-        runner.stop(job=job)
+def stop_loaders(runner, tree, *env_ids):
+    """Remove every loader container of these consumers: their own and their helpers'."""
+    runner.stop_jobs([job for env_id in env_ids for job in jobs_of(tree, env_id)])
 
 
 def _load_locked(runner, matrix, built_by_id, producers, tree, say, jobs, emulated, only, missing, helpers):
@@ -620,5 +635,5 @@ def _load_locked(runner, matrix, built_by_id, producers, tree, say, jobs, emulat
                 say(f"{head} {result.computed} cells in {result.seconds:.0f}s ({rate:.1f}/s), {result.total} in all")
             return result
 
-        return run_stoppably(one, matrix.envs, jobs, lambda: [stop_loaders(runner, tree, e.id) for e in matrix.envs],
+        return run_stoppably(one, matrix.envs, jobs, lambda: stop_loaders(runner, tree, *(e.id for e in matrix.envs)),
                              cost=lambda env: len(plans[env.id].todo) * (EMULATION_COST if env.arch in emulated else 1))

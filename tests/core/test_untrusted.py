@@ -146,6 +146,23 @@ def test_confined_refuses_every_way_out(tmp_path):
         confined(folder, ["Ridge", "model.pkl"])
 
 
+def test_realpath_under_is_realpath_whatever_the_links(tmp_path):
+    """The shortcut that looks only at rel's own components resolves exactly like os.path.realpath."""
+    from harness.core.untrusted import _realpath_under
+
+    root = tmp_path / "root"
+    (root / "d" / "e").mkdir(parents=True)
+    (root / "d" / "e" / "f.pkl").write_bytes(b"x")
+    os.symlink(tmp_path, root / "up")
+    os.symlink("d/e", root / "inner")
+    os.symlink("nowhere", root / "dangling")
+    os.symlink("../../up", root / "d" / "back")
+    rels = ["d/e/f.pkl", "./d//e/f.pkl", "d/e/missing", "missing/x", "d/e/f.pkl/x", "up/root/d", "inner/f.pkl",
+            "dangling", "dangling/x", "d/back/root", "d/e/./f.pkl"]
+    for rel in rels:
+        assert _realpath_under(str(root.resolve()), rel) == os.path.realpath(root.resolve() / rel), rel
+
+
 # ---- check_manifest ----------------------------------------------------------------------------------
 
 def test_one_bad_entry_costs_only_its_own_cells(tmp_path):
@@ -316,6 +333,28 @@ def test_damaged_never_hashes_a_file_outside_the_dump(tmp_path, monkeypatch):
     assert dumps.damaged(tree, producer) == [f"{producer}/Ridge/model.pkl"]  # the ctime told
     model.write_bytes(b"truncated")
     assert dumps.damaged(tree, producer) == [f"{producer}/Ridge/model.pkl"]
+
+
+def test_a_warm_damage_check_resolves_no_path_while_each_file_is_the_one_hashed(tmp_path, monkeypatch):
+    _, tree, producer, _ = _tree(tmp_path)
+    folder = tree.artifacts(producer)
+    write_json(tree.manifest(producer), {"estimators": [entry("Ridge", folder)]})
+    monkeypatch.setattr(hashcache, "SETTLE_NS", 0)
+    assert dumps.damaged(tree, producer) == []
+    resolved, real = [], dumps.confined
+    monkeypatch.setattr(dumps, "confined", lambda folder, rel: resolved.append(rel) or real(folder, rel))
+    assert dumps.damaged(tree, producer) == [] and resolved == []
+    model = folder / "Ridge" / "model.pkl"
+    data = model.read_bytes()
+    model.unlink()
+    model.write_bytes(data)  # the same bytes in another file: resolved and hashed again
+    assert dumps.damaged(tree, producer) == [] and resolved == ["Ridge/model.pkl"]
+    hashes = hashcache.HashCache(folder, tree.hashes(producer))
+    assert hashes.remembered("Ridge/model.pkl") is not None
+    (tmp_path / "copy.pkl").write_bytes(data)
+    model.unlink()
+    os.symlink(tmp_path / "copy.pkl", model)  # a link is never remembered, whatever it leads to
+    assert hashes.remembered("Ridge/model.pkl") is None and hashes.remembered("Ridge/other.pkl") is None
 
 
 def test_a_hostile_status_file_is_a_failure_not_a_crash(tmp_path):

@@ -93,6 +93,36 @@ def test_time_left_follows_the_slowest_running_consumer():
     assert progress._left({"fast": 0, "emulated": 0}, {}, 0.0, 1.0) == ""
 
 
+def test_progress_counts_the_lines_appended_since_it_started_without_reading_the_others(tmp_path, monkeypatch):
+    import types
+
+    from harness.stages import load as loads
+    from harness.stages.tree import RunTree
+
+    tree = RunTree(tmp_path)
+    cells_mod.open_for_append(tree.results("old"))
+    tree.results("old").write_text("a\n" * 1000)
+    envs = (types.SimpleNamespace(id="old"), types.SimpleNamespace(id="new"))
+    counted = []
+    real = cells_mod.count_lines
+    monkeypatch.setattr(cells_mod, "count_lines", lambda path, start=0: counted.append(start) or real(path, start))
+    progress = loads.Progress(tree, envs, say=lambda line: None, every=3600)
+    with progress:
+        assert counted == []  # a warm run starts and ends without counting a line
+        with open(tree.results("old"), "a") as handle:
+            handle.write("b\n" * 3)
+        assert real(tree.results("old"), progress.base["old"]) == 3 and progress.base["new"] == 0
+    assert real(tree.results("old")) == 1003
+
+
+def test_the_sandbox_record_states_its_sizes():
+    from harness.stages.load import sandbox_record
+
+    record = sandbox_record()
+    assert record["root file system"] == "read-only, with a 256 MB /tmp in memory"
+    assert record["container memory"] == "4 GB"
+
+
 def test_shards_sharing_a_tree_keep_their_own_tasks_results_and_logs(tmp_path):
     from harness.stages.tree import RunTree
 

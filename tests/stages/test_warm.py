@@ -148,3 +148,16 @@ def test_the_model_made_in_the_merge_renders_the_page_the_files_render(tmp_path)
     assert fused == ((tree.root / "index.html").read_text(), (tree.root / "summary.md").read_text())
     # Nothing changed: the page compares with the older results, which the merge's pass did not.
     assert merge.write_results(two, tree, [], model=True)["model"] is None
+
+
+def test_the_run_verb_imports_no_numpy_jinja2_or_pyarrow_until_it_judges_or_renders():
+    # A warm run judges nothing and renders nothing: those imports were a tenth of its time.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, harness.cli, harness.workflow as w; r = w.Run.__new__(w.Run); r._skip_report = True; "
+            "r.report(); print(sorted(m for m in ('numpy', 'jinja2', 'pyarrow') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2]).stdout  # this checkout's harness first
+    assert out.strip() == "[]"
