@@ -88,10 +88,13 @@ def _cell(producer, estimator, fmt, file, outputs, sha256, outputs_sha256, cls, 
 MAX_LINE = 48 << 20  # bytes of one results line: a cell's record is bounded well below this
 
 
+_BATCH = 1000  # complete lines parsed as one JSON array (a line that spoils it is parsed alone)
+
+
 def read_results(path):
-    """{key: record} from a consumer's JSONL file, line by line; a partial last line (a killed run)
-    or an oversized one is ignored."""
-    out = {}
+    """{key: record} from a consumer's JSONL file; a partial last line (a killed run), an oversized
+    one or one that is no JSON record is ignored."""
+    out, batch = {}, []
     try:
         with open(path, "rb") as handle:
             while True:
@@ -104,15 +107,37 @@ def read_results(path):
                     while raw and not raw.endswith(b"\n"):  # skip the rest of an oversized line
                         raw = handle.readline(MAX_LINE + 1)
                     continue
-                try:
-                    record = json.loads(raw)
-                except (ValueError, RecursionError):  # a line another machine wrote may nest without end
-                    continue
-                if isinstance(record, dict) and record.get("schema") == SCHEMA_VERSION and "key" in record:
-                    out[record["key"]] = record  # the last line for a key wins: never counted twice
+                batch.append(raw)
+                if len(batch) >= _BATCH:
+                    _keep(out, _parsed(batch))
+                    batch = []
     except FileNotFoundError:
         pass
+    _keep(out, _parsed(batch))
     return out
+
+
+def _parsed(lines):
+    """The JSON value of each line (None for a line that is none), parsed in one go when they all are."""
+    try:
+        values = json.loads(b"[" + b",".join(lines) + b"]") if lines else []
+        if len(values) == len(lines):
+            return values
+    except (ValueError, RecursionError):  # a line another machine wrote may nest without end
+        pass
+    out = []
+    for line in lines:
+        try:
+            out.append(json.loads(line))
+        except (ValueError, RecursionError):
+            out.append(None)
+    return out
+
+
+def _keep(out, records):
+    for record in records:
+        if isinstance(record, dict) and record.get("schema") == SCHEMA_VERSION and "key" in record:
+            out[record["key"]] = record  # the last line for a key wins: never counted twice
 
 
 def read_all(paths):

@@ -160,3 +160,12 @@ def test_a_second_process_on_the_same_consumer_is_refused_before_it_stops_anythi
             pass
     with tree.consumer_lock("e"):  # released with the first holder
         pass
+
+
+def test_results_lines_read_in_batches_skip_only_the_lines_that_are_no_record(tmp_path):
+    good = [json.dumps({"key": f"k{i}", "schema": SCHEMA_VERSION, "status": "identical"}) for i in range(2500)]
+    lines = good[:1200] + ['{"key": "bad", "schema": 2', "1,2", "[" * 100_000] + good[1200:]
+    path = tmp_path / "c.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    got = cells_mod.read_results(path)
+    assert sorted(got) == sorted(f"k{i}" for i in range(2500))
