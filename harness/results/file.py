@@ -70,10 +70,10 @@ def _gzip(raw):
 
 class Writer:
     """results.json.gz written as the cells come. The header goes first in the file but is written
-    at close(), so fields computed from the cells may join the header dict until then: the cells
-    are one gzip member in a temporary file, the header another put before them (a gzip file may
-    hold several members; every reader inflates them as one text). A reader sees the old file
-    until close(), never half of the new one."""
+    at close(), so fields computed from the cells may join the header dict until then: the cells'
+    text waits in a temporary file and is compressed behind the header at close, into one gzip
+    member (the same bytes as gzip.compress of the whole text). A reader sees the old file until
+    close(), never half of the new one."""
 
     def __init__(self, path, header, raw=None):
         self.header, self.cells = header, 0
@@ -81,25 +81,23 @@ class Writer:
         if raw is None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._part = io.BytesIO() if raw is not None else tempfile.TemporaryFile(dir=Path(path).parent)
-        self._gz = _gzip(self._part)
 
     def add(self, cell, text=None):
         """Append one cell (text: its dumps(), when the caller has it already)."""
-        self._gz.write((("" if not self.cells else ",\n") + (text or dumps(cell))).encode("utf-8"))
+        self._part.write((("" if not self.cells else ",\n") + (text or dumps(cell))).encode("utf-8"))
         self.cells += 1
 
     def close(self):
         """Write the header, then the cells, and put the file in place."""
-        self._gz.write(b"\n]}" if self.cells else b"]}")
-        self._gz.close()
+        self._part.write(b"\n]}" if self.cells else b"]}")
         target = _Atomic(self._path) if self._raw is None else None
         try:
             raw = open(target.tmp, "wb") if target else self._raw
-            head = _gzip(raw)
-            head.write(_head(self.header).encode("utf-8"))
-            head.close()
+            out = _gzip(raw)
+            out.write(_head(self.header).encode("utf-8"))
             self._part.seek(0)
-            shutil.copyfileobj(self._part, raw, 1 << 20)
+            shutil.copyfileobj(self._part, out, 1 << 20)
+            out.close()
             if target:
                 raw.close()
                 target.commit()
@@ -112,7 +110,6 @@ class Writer:
 
     def abort(self):
         """Leave the old file as it was."""
-        self._gz.close()
         self._part.close()
 
 

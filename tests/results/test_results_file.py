@@ -116,3 +116,13 @@ def test_a_cut_damaged_or_extended_stream_is_refused(tmp_path):
         path.write_bytes(data)
         with pytest.raises(UntrustedInput):
             results_file.read(path)
+
+
+def test_the_file_is_one_gzip_member_as_any_gzip_reader_expects(tmp_path):
+    import zlib
+
+    path = tmp_path / results_file.NAME
+    results_file.write(path, _results(CELLS * 10))
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    text = inflater.decompress(path.read_bytes())
+    assert inflater.eof and not inflater.unused_data and json.loads(text)["cells"][19]["key"] == "k2"
