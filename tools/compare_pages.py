@@ -8,15 +8,21 @@ import difflib
 import json
 import re
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from harness.report import columns  # noqa: E402
 
 DATA = re.compile(r'(<script type="application/json" id="report-data">)(.*?)(</script>)', re.S)
 
 
 def split(path):
-    """(the page's data without its format number, that number, the page without its data)."""
+    """(the page's data without its format number, one value per row in every column (format 5
+    sends some sparse), that number, the page without its data)."""
     text = open(path, encoding="utf-8").read()
     found = DATA.search(text)
     data = json.loads(found.group(2))
+    data["r"] = columns.rows_of(data)
     return data, data.pop("v", None), DATA.sub(r"\1\3", text)
 
 
