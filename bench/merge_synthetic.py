@@ -86,7 +86,9 @@ def write_tree(root, n_cells, seed=0):
                 record = outcome.get((cell.producer, env["id"], cell.estimator, cell.format))
                 if record is not None and record["status"] != "pending":
                     out.write(json.dumps(dict(record, key=cell.key, schema=SCHEMA_VERSION)) + "\n")
-    results_file.write(tree.results_json, synthetic.make_previous(results))  # the last run's results
+    previous = synthetic.make_previous(results)  # the last run's results, as its merge left them
+    results_file.write(tree.results_json, previous)
+    results_file.write_parquet(tree.results_parquet, previous)
     return matrix
 
 

@@ -14,7 +14,7 @@ from ..results import proof, file as results_file
 from ..config.checks import FAILING
 from ..core.errors import ResultsSchemaError
 from . import model as report_model
-from .rows import Pass, cell_id, previous_of, since_of
+from .rows import Pass, Previous, cell_id, previous_of, since_of
 from ..stages.tree import inside_hash
 from ..results.file import RESULTS_SCHEMA
 from ..core.untrusted import UntrustedInput, load_manifest
@@ -184,7 +184,7 @@ def write_results(matrix, tree, locks, model=False):
         "dropped": [{"id": d.id, "reason": d.reason} for d in matrix.dropped],
         "producer_na": producer_not_applicable(tree, producers),
     }
-    previous, outcomes = _previous(tree.results_json)
+    previous, outcomes = _previous(tree.results_json, parquet=tree.results_parquet)
     _previous(tree.previous_results_json, cells=False)  # refused now when of another schema
     # "since" comes from the last results, or, without them, from the ones before.
     baseline = previous or _previous(tree.previous_results_json)[0]
@@ -265,17 +265,21 @@ class Outcomes:
         self.count, self.sum = 0, 0
 
     def add(self, record):
+        self.add_pair(record.get("key"), record.get("status"))
+
+    def add_pair(self, key, status):
         self.count += 1
-        self.sum = (self.sum + hash((str(record.get("key")), str(record.get("status"))))) & ((1 << 64) - 1)
+        self.sum = (self.sum + hash((str(key), str(status)))) & ((1 << 64) - 1)
 
     def __eq__(self, other):
         return isinstance(other, Outcomes) and (self.count, self.sum) == (other.count, other.sum)
 
 
-def _previous(path, cells=True):
+def _previous(path, cells=True, parquet=None):
     """(rows.Previous, Outcomes) of a results file (another run's, perhaps another machine's) read
     within bounds, (None, None) when absent; ResultsSchemaError for one of another schema. With
-    cells=False only the header is checked."""
+    cells=False only the header is checked; with parquet, the cells come from that results.parquet
+    when it was written with these results."""
     try:
         header, records = results_file.open_results(path)
     except FileNotFoundError:
@@ -286,6 +290,9 @@ def _previous(path, cells=True):
     if not cells:
         return None, None
     outcomes = Outcomes()
+    batches = results_file.parquet_outcomes(parquet, header.get("generated")) if parquet else None
+    if batches is not None:
+        return _previous_of_columns(header, batches, outcomes), outcomes
 
     def counted():
         try:
@@ -297,6 +304,16 @@ def _previous(path, cells=True):
             raise _unreadable(path, exc) from None
 
     return previous_of(dict(header, cells=counted())), outcomes
+
+
+def _previous_of_columns(header, batches, outcomes):
+    """rows.Previous of the last results' outcome columns (results_file.parquet_outcomes)."""
+    memo, before = {}, {}
+    for batch in batches:
+        for key, *ident, status, since in zip(*(batch[c] for c in results_file.OUTCOME_COLUMNS)):
+            outcomes.add_pair(key, status)
+            before[tuple(memo.setdefault(v, v) for v in ident)] = (status, since)
+    return Previous(str(header.get("generated") or ""), before)
 
 
 def _unreadable(path, exc):

@@ -230,7 +230,7 @@ def read(path, nofollow=False):
 
 
 PARQUET_COLUMNS = ("key", "producer", "consumer", "estimator", "family", "format", "status", "max_abs",
-                   "max_rel", "error_type", "error_message", "warnings", "known", "canary", "record")
+                   "max_rel", "error_type", "error_message", "warnings", "known", "since", "canary", "record")
 PARQUET_BATCH = 10_000  # rows a row group: a batch is held in memory, never the whole table
 
 
@@ -244,7 +244,8 @@ def _row(cell, text):
     return [str(cell.get("key", "")), str(cell.get("producer", "")), str(cell.get("consumer", "")),
             str(cell.get("estimator", "")), str(cell.get("family", "")), str(cell.get("format", "")),
             str(cell.get("status", "")), *number, err.get("type"), err.get("message"), warnings,
-            known.get("reason"), canary.get("status"), text]
+            known.get("reason"), cell.get("since") if isinstance(cell.get("since"), str) else None,
+            canary.get("status"), text]
 
 
 class ParquetWriter:
@@ -292,3 +293,23 @@ class ParquetWriter:
 def write_parquet(path, results):
     """results.parquet of a results dict."""
     _write_all(ParquetWriter(path, results), results)
+
+
+OUTCOME_COLUMNS = ("key", "producer", "consumer", "estimator", "format", "status", "since")
+
+
+def parquet_outcomes(path, generated):
+    """Batches of {column: values} of OUTCOME_COLUMNS from the results.parquet at path when it was
+    written with the results generated then (its metadata says so), else None: what a merge needs
+    of the last results, read in a fraction of the time their JSON takes."""
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(path)
+    except (OSError, ValueError):
+        return None
+    meta = parquet.schema_arrow.metadata or {}
+    if meta.get(b"schema") != str(RESULTS_SCHEMA).encode() or meta.get(b"generated") != str(generated).encode() \
+            or not set(OUTCOME_COLUMNS) <= set(parquet.schema_arrow.names):
+        return None
+    return (batch.to_pydict() for batch in parquet.iter_batches(batch_size=PARQUET_BATCH, columns=list(OUTCOME_COLUMNS)))

@@ -161,3 +161,22 @@ def test_the_run_verb_imports_no_numpy_jinja2_or_pyarrow_until_it_judges_or_rend
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[2]).stdout  # this checkout's harness first
     assert out.strip() == "[]"
+
+
+def test_the_last_results_read_from_their_parquet_are_the_ones_their_json_holds(tmp_path):
+    two, tree, producer, consumer = _dumped(tmp_path)
+    plan = _complete(two, tree, producer, consumer)
+    with open(tree.results(consumer), "a") as handle:
+        handle.write(json.dumps({"key": plan.wanted[0].key, "schema": SCHEMA_VERSION, "status": "crash",
+                                 "error": {"type": "Signal", "message": "SIGSEGV"}}) + "\n")
+    merge.write_results(two, tree, [])
+    from_json = merge._previous(tree.results_json)
+    from_parquet = merge._previous(tree.results_json, parquet=tree.results_parquet)
+    assert from_json[0] == from_parquet[0] and from_json[1] == from_parquet[1]
+    assert sorted(s for s, _ in from_parquet[0].before.values()) == ["crash", "identical"]
+    # A parquet file of other results (another run's) is not taken for these.
+    header = {"schema": 3, "generated": "another run"}
+    from harness.results import file as results_file
+    results_file.write_parquet(tree.results_parquet, dict(header, cells=[]))
+    assert results_file.parquet_outcomes(tree.results_parquet, from_json[0].generated) is None
+    assert merge._previous(tree.results_json, parquet=tree.results_parquet)[0] == from_json[0]
