@@ -103,27 +103,28 @@ def iter_cells(matrix, tree, producers, known_counts=None):
             families[est["name"]] = est.get("family", "")
             scores[(producer, est["name"])] = _cv_scores(est)
     for env in matrix.envs:
-        built = tree.load_status("build", env.id)
+        env_id = env.id
+        built = tree.load_status("build", env_id)
         if not built or not built.get("ok"):
             continue
-        records = cells_mod.read_all(tree.result_files(env.id))
+        records = cells_mod.read_all(tree.result_files(env_id))
         identity = consumer_identity(built["tag"], built.get("runtime") or {})
-        for cell in cells_mod.cells_for(identity, producers, tree, matrix, inside, consumer=env.id):
+        for cell in cells_mod.cells_for(identity, producers, tree, matrix, inside, consumer=env_id):
             record = records.get(cell.key)
             if record is None:
-                record = pending(cell, env.id)
+                record = pending(cell, env_id)
             # The cell, not the line, says where the artifact came from (a copied line once kept
             # its representative's producer).
             record = dict(record, producer=cell.producer, estimator=cell.estimator, format=cell.format,
-                          consumer=env.id, family=families.get(cell.estimator, "canary" if cell.canary else ""))
-            cv = _cv_check(scores.get((cell.producer, cell.estimator)), scores.get((env.id, cell.estimator)))
-            if cv and cell.producer != env.id:
+                          consumer=env_id, family=families.get(cell.estimator, "canary" if cell.canary else ""))
+            cv = _cv_check(scores.get((cell.producer, cell.estimator)), scores.get((env_id, cell.estimator)))
+            if cv and cell.producer != env_id:
                 record["cv"] = cv
             if cell.canary:
                 record["canary"] = {"status": cell.canary, "type_change": cell.canary_type_change}
             elif record.get("status") in FAILING:
                 for index, known in enumerate(matrix.known):
-                    if known.matches(cell.producer, env.id, cell.format, cell.estimator) and known.explains(record):
+                    if known.matches(cell.producer, env_id, cell.format, cell.estimator) and known.explains(record):
                         record["known"] = {"reason": known.reason, "link": known.link}
                         if known_counts is not None:
                             known_counts[index] = known_counts.get(index, 0) + 1

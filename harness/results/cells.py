@@ -1,5 +1,6 @@
 """Load cells: which artifacts each consumer must load, their cache keys, and the append-only results."""
 
+import functools
 import json
 import os
 from dataclasses import dataclass
@@ -80,9 +81,14 @@ def _cell(producer, estimator, fmt, file, outputs, sha256, outputs_sha256, cls, 
     # and cloudpickle often write the same file); so are the producer's recorded outputs, which
     # the verdict compares with, the consumer, the judging code and the tolerances.
     key = sha256_text(producer, estimator, fmt, sha256, outputs_sha256, consumer_tag, inside,
-                      repr((tol.rtol, tol.atol)))[:24]
+                      _tolerance_text(tol.rtol, tol.atol))[:24]
     return Cell(key, producer, estimator, fmt, f"{producer}/{file}", f"{producer}/{outputs}", sha256, cls,
                 untrusted, task, outputs_sha256, **canary)
+
+
+@functools.lru_cache(maxsize=64)
+def _tolerance_text(rtol, atol):
+    return repr((rtol, atol))
 
 
 MAX_LINE = 48 << 20  # bytes of one results line: a cell's record is bounded well below this
