@@ -14,7 +14,7 @@ from ..results import proof, file as results_file
 from ..config.checks import FAILING
 from ..core.errors import ResultsSchemaError
 from . import model as report_model
-from .rows import Pass, Previous, cell_id, previous_of, since_of
+from .rows import Pass, cell_id, previous_from, previous_of, since_of
 from ..stages.tree import inside_hash
 from ..results.file import RESULTS_SCHEMA
 from ..core.untrusted import UntrustedInput, load_manifest
@@ -186,9 +186,10 @@ def write_results(matrix, tree, locks, model=False):
         "producer_na": producer_not_applicable(tree, producers),
     }
     previous, outcomes = _previous(tree.results_json, parquet=tree.results_parquet)
-    _previous(tree.previous_results_json, cells=False)  # refused now when of another schema
-    # "since" comes from the last results, or, without them, from the ones before.
-    baseline = previous or _previous(tree.previous_results_json)[0]
+    # "since" comes from the last results, or, without them, from the ones before; those are
+    # refused now when of another schema either way.
+    older = _previous(tree.previous_results_json, cells=previous is None)[0]
+    baseline = previous or older
     seen = Pass(header["generated"], baseline) if model else None
     written = _merge(matrix, tree, producers, header, baseline, seen)
     rotated = previous is not None and written.outcomes != outcomes
@@ -309,12 +310,12 @@ def _previous(path, cells=True, parquet=None):
 
 def _previous_of_columns(header, batches, outcomes):
     """rows.Previous of the last results' outcome columns (results_file.parquet_outcomes)."""
-    memo, before = {}, {}
-    for batch in batches:
-        for key, *ident, status, since in zip(*(batch[c] for c in results_file.OUTCOME_COLUMNS)):
-            outcomes.add_pair(key, status)
-            before[tuple(memo.setdefault(v, v) for v in ident)] = (status, since)
-    return Previous(str(header.get("generated") or ""), before)
+    def rows_of():
+        for batch in batches:
+            for key, *ident, status, since in zip(*(batch[c] for c in results_file.OUTCOME_COLUMNS)):
+                outcomes.add_pair(key, status)
+                yield ident, status, since
+    return previous_from(header.get("generated"), rows_of())
 
 
 def _unreadable(path, exc):

@@ -44,16 +44,22 @@ def cell_id(record):
 
 def previous_of(results):
     """The Previous of a results dict whose cells may be an iterator (read once)."""
+    def outcomes():
+        for cell in results.get("cells") or ():
+            if isinstance(cell, dict):
+                yield cell_id(cell), cell.get("status"), cell.get("since")
+    return previous_from(results.get("generated"), outcomes())
+
+
+def previous_from(generated, outcomes):
+    """The Previous of a run made then, from its cells' (cell id, status, since)."""
     memo, before = {}, {}
-    for cell in results.get("cells") or ():
-        if not isinstance(cell, dict):
-            continue
+    for ident, status, since in outcomes:
         try:  # the file comes from anywhere: a cell whose names are not strings identifies nothing
-            ident = tuple(memo.setdefault(v, v) for v in cell_id(cell))
-            before[ident] = (cell.get("status"), cell.get("since"))
+            before[tuple(memo.setdefault(v, v) for v in ident)] = (status, since)
         except TypeError:
             continue
-    return Previous(str(results.get("generated") or ""), before)
+    return Previous(str(generated or ""), before)
 
 
 def since_of(record, before, generated, previous_generated):
