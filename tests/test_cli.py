@@ -1,5 +1,6 @@
 """The command line (list, selection errors) plus the offline parts of harness.envs.wheels and harness.core.files."""
 
+import dataclasses
 import json
 import os
 import socket
@@ -177,6 +178,40 @@ def test_requirements():
     richest = wheels.requirements(ENV, wheels.TIERS[0])
     assert richest[:5] == wheels.requirements(ENV, ())
     assert richest[5:] == list(wheels.TIERS[0])
+
+
+def test_pandas_joins_each_tier_at_the_version_of_its_time():
+    tiers = wheels.with_pandas(wheels.TIERS)
+    assert tiers[:len(wheels.TIERS)] == tuple(("pandas",) + t for t in wheels.TIERS)
+    assert tiers[len(wheels.TIERS):] == wheels.TIERS  # then without pandas
+    reqs = wheels.requirements(ENV, tiers[0])
+    assert reqs[:5] == wheels.requirements(ENV, ()) and reqs[5] == "pandas<2.2"
+    assert reqs[6:] == list(wheels.TIERS[0])
+    brought = dataclasses.replace(ENV, requirements=("scikit-learn==1.3.2", "numpy==1.26.4", "pandas==2.0.0"))
+    assert "pandas" in wheels.requirements(brought, ("pandas",))  # the user's own pin decides
+
+
+def test_a_stack_without_pandas_resolves_without_it(tmp_path, monkeypatch):
+    from harness.core.cache import Cache
+
+    calls = []
+
+    def fake_pip(cmd, stdout, **_):
+        reqs = cmd[cmd.index("--dest") + 2:]
+        reqs = [r for r in reqs if not r.startswith("--platform") and "manylinux" not in r]
+        calls.append(reqs)
+        if any(r.startswith("pandas") for r in reqs):
+            stdout.write("ERROR: No matching distribution found for pandas<2.2\n")
+            return subprocess.CompletedProcess(cmd, 1)
+        dest = Path(cmd[cmd.index("--dest") + 1])
+        (dest / "scikit_learn-1.3.2-cp311-cp311-manylinux_2_17_x86_64.whl").write_bytes(b"w")
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(wheels.subprocess, "run", fake_pip)
+    lock = wheels.resolve(ENV, Cache(tmp_path))
+    assert lock.ok and not lock.missing, lock
+    assert len(calls) == len(wheels.TIERS) + 1  # every tier with pandas, then the richest without
+    assert not any(r.startswith("pandas") for r in calls[-1])
 
 
 def test_requirements_from_matrix_envs(matrices):

@@ -3,9 +3,10 @@ by Debian, patched, linked to the system BLAS), for architectures PyPI has no sc
 for (s390x) or only old ones (i386), and as distribution twins of the wheel builds on amd64."""
 
 # Installed from the suite by debootstrap; apt resolves the rest of the stack from them.
-PACKAGES = ("python3-sklearn", "python3-cloudpickle")
+PACKAGES = ("python3-sklearn", "python3-cloudpickle", "python3-pandas")
 # Distributions those packages provide: never taken from PyPI for a Debian environment.
-PROVIDED = frozenset({"scikit-learn", "numpy", "scipy", "joblib", "threadpoolctl", "cloudpickle"})
+PROVIDED = frozenset({"scikit-learn", "numpy", "scipy", "joblib", "threadpoolctl", "cloudpickle",
+                      "pandas"})
 # Optional pure-Python additions from PyPI, richest first; pip resolves them against the suite's
 # scikit-learn and numpy (on amd64 wheels, for their metadata only) and only the pure-Python
 # wheels of what the suite lacks are kept.

@@ -94,6 +94,20 @@ def _other_major(sklearn, python, major):
     return Pins(NUMPY2_FIRST, SCIPY_BOTH_MAJORS)
 
 
+# pandas, for the entries fitted on DataFrames: below the first release that came out after each
+# scikit-learn minor (contemporary, as numpy and scipy are), so that pip picks the newest pandas of
+# that time the Python and numpy pins allow. Minors after the table: the newest pandas.
+PANDAS_BELOW = {"0.24": "1.3", "1.0": "1.4", "1.1": "1.6", "1.2": "2.0", "1.3": "2.2", "1.4": "2.3",
+                "1.5": "2.3", "1.6": "2.3", "1.7": "2.4", "1.8": "3.0"}
+
+
+def pandas_requirement(sklearn):
+    """The pandas requirement of an environment with this scikit-learn ('pandas<1.3' for 0.24.2)."""
+    minor = ".".join(sklearn.split(".")[:2])
+    below = PANDAS_BELOW.get(minor)
+    return f"pandas<{below}" if below else "pandas"
+
+
 def default_major(sklearn):
     """The numpy major most cells of a scikit-learn release default to (for ids of dropped cells)."""
     majors = [numpy_major(cell[0]) for row in wheel_cells().get(sklearn, {}).values() for cell in row.values()]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import bases
-from ..config import debian
+from ..config import debian, pins as pins_module
 from ..core.errors import DiskSpaceError
 from ..core.files import read_json, sha256_file, sha256_text, write_json
 from ..inside.schema import SCHEMA_VERSION
@@ -28,6 +28,9 @@ TIERS = (
     (),
 )
 FORMAT_NEEDS = {"cloudpickle": ("cloudpickle",), "skops": ("skops",), "onnx": ("skl2onnx", "onnxruntime")}
+# pandas joins each tier (the DataFrame entries need it); where no pandas installs beside the
+# stack, the tiers are tried again without it and those entries are n/a inside the environment.
+PANDAS = "pandas"
 WHEEL_ARCH = {"amd64": "x86_64", "arm64": "aarch64", "i386": "i686", "s390x": "s390x"}
 MIN_FREE_BYTES = 2 << 30
 
@@ -81,6 +84,11 @@ def platform_tags(arch, glibc):
     return tags
 
 
+def with_pandas(tiers):
+    """Each tier with pandas, then each without it."""
+    return tuple((PANDAS,) + tier for tier in tiers) + tuple(tiers)
+
+
 def requirements(env, tier):
     """The requirement strings for one environment and optional tier: the table's pins, or those an
     environment brought by the user gives (its requirements file, its wheel, a pre-release)."""
@@ -88,7 +96,9 @@ def requirements(env, tier):
         return [f"scikit-learn=={env.sklearn}", f"numpy=={env.numpy_pin}", *tier]
     pins = list(env.requirements) or [f"scikit-learn=={env.sklearn}", f"numpy=={env.numpy_pin}",
                                       f"scipy=={env.scipy_pin}"]
-    return [*pins, *CORE, *tier]
+    # A stack the user brought keeps its own pandas, if it names one; the table's gets its time's.
+    wanted = PANDAS if env.requirements or env.pre else pins_module.pandas_requirement(env.sklearn)
+    return [*pins, *CORE, *(wanted if name == PANDAS else name for name in tier)]
 
 
 def pip_command(env, reqs, dest):
@@ -108,7 +118,8 @@ def inputs_hash(env):
     brought = [sha256_file(r) if r.endswith(".whl") else r for r in env.requirements]
     stack = [env.debian, repr(debian.TIERS), repr(debian.PROVIDED)] if env.debian else []
     return sha256_text(RESOLVER_VERSION, env.id, env.numpy_pin, env.scipy_pin, *brought, *stack,
-                       bases.glibc_for(env.python), repr(TIERS), repr(CORE))[:16]
+                       bases.glibc_for(env.python), repr(TIERS), repr(CORE), PANDAS,
+                       pins_module.pandas_requirement(env.sklearn))[:16]
 
 
 def resolve(env, cache, refresh=False):
@@ -132,7 +143,7 @@ def _download(env, cache, inputs):
     log_path.parent.mkdir(parents=True, exist_ok=True)
     cache.pool.mkdir(parents=True, exist_ok=True)
     failures = {}
-    tiers = debian.TIERS if env.debian else TIERS
+    tiers = debian.TIERS if env.debian else with_pandas(TIERS)
     with open(log_path, "w", encoding="utf-8") as log:
         for tier in tiers:
             with tempfile.TemporaryDirectory(dir=cache.root, prefix=".dl-") as tmp:

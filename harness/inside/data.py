@@ -20,6 +20,14 @@ TASKS = (
 ) + tuple("%s-sparse" % t for t in (
     "classification", "regression", "regression-positive", "transform", "nonneg", "unit", "cluster",
     "outlier")) + ("classification-multioutput", "regression-multioutput")
+# The same rows as pandas DataFrames with column names, as most people fit: numeric columns, text
+# categories, and both side by side (for a ColumnTransformer that selects columns by name).
+FRAME_TASKS = ("classification-frame", "regression-frame", "transform-frame", "cluster-frame",
+               "outlier-frame", "impute-frame", "categorical-frame", "mixed-frame")
+TASKS = TASKS + FRAME_TASKS
+NUMERIC_COLUMNS = tuple("f%d" % i for i in range(N_FEATURES))
+CATEGORY_COLUMNS = ("colour_a", "colour_b", "colour_c")
+MIXED_NUMERIC = NUMERIC_COLUMNS[N_CATEGORICAL:]  # the mixed frame's numeric columns
 
 _MASK64 = (1 << 64) - 1
 _COLOURS = ("red", "green", "blue", "amber")
@@ -48,9 +56,16 @@ class SplitMix64(object):
         return low + self.next() % (high - low + 1)
 
 
+class Unavailable(Exception):
+    """A dataset this environment cannot build (no pandas): the cells that need it are n/a."""
+
+
 class Dataset(object):
     """Training inputs, training target (or None), the fixed prediction input and the other
-    prediction inputs ((name, rows) pairs in schema.INPUTS order, "fixed" first)."""
+    prediction inputs ((name, rows) pairs in schema.INPUTS order, "fixed" first); columns names
+    the DataFrame columns of a frame task (its rows are held as arrays, framed on use)."""
+
+    columns = None
 
     def __init__(self, X, y, X_pred, **variants):
         self.X, self.y, self.X_pred = X, y, X_pred
@@ -162,7 +177,54 @@ def _build():
     d["regression-multioutput"] = _with_target(d["regression"], np.stack([y_reg, second_reg], 1))
     for task in [t for t in TASKS if t.endswith("-sparse")]:
         d[task] = _sparse(d[task[:-len("-sparse")]])
+    for task in FRAME_TASKS[:-2]:
+        d[task] = _named(d[task[:-len("-frame")]], NUMERIC_COLUMNS)
+    d["categorical-frame"] = _named(d["categorical"], CATEGORY_COLUMNS)
+    d["mixed-frame"] = _mixed(d["classification"], d["categorical"])
     return d
+
+
+def _named(ds, columns):
+    """The same rows, to be framed with these column names."""
+    out = Dataset(ds.X, ds.y, ds.X_pred, **dict(ds.inputs[1:]))
+    out.columns = tuple(columns)
+    return out
+
+
+def _mixed(numeric, categories):
+    """Text categories beside the numeric columns they were bucketed from the others: object rows,
+    each column given its own dtype when framed."""
+    def side_by_side(cats, nums):
+        return np.concatenate([cats, nums[:, N_CATEGORICAL:].astype(object)], axis=1)
+
+    cat_inputs = dict(categories.inputs)
+    out = Dataset(side_by_side(categories.X, numeric.X), numeric.y,
+                  side_by_side(categories.X_pred, numeric.X_pred),
+                  unseen=side_by_side(cat_inputs["unseen"], numeric.X_pred),
+                  **{"single-row": side_by_side(categories.X_pred[:1], numeric.X_pred[:1])})
+    out.columns = CATEGORY_COLUMNS + MIXED_NUMERIC
+    return out
+
+
+def _pandas():
+    import pandas
+    return pandas
+
+
+def _framed(ds):
+    """A frame task's dataset as pandas DataFrames; Unavailable where pandas does not import."""
+    try:
+        pd = _pandas()
+    except Exception as exc:  # noqa: BLE001 - ImportError, or a pandas built for another numpy
+        raise Unavailable("pandas is not installed here (%s: %s)" % (
+            type(exc).__name__, str(exc)[:200]))
+
+    def frame(rows):
+        # infer_objects: the mixed frame's numeric columns become float64, its text stays text.
+        return pd.DataFrame(rows, columns=list(ds.columns)).infer_objects()
+
+    return Dataset(frame(ds.X), ds.y, frame(ds.X_pred),
+                   **dict((name, frame(rows)) for name, rows in ds.inputs[1:]))
 
 
 def _with_target(ds, y):
@@ -178,18 +240,24 @@ def _sparse(ds):
 
 
 _CACHE = {}
+_FRAMES = {}
 
 
 def datasets():
-    """All datasets by task name (built once per process)."""
+    """All datasets by task name (built once per process), frame tasks as their arrays."""
     if not _CACHE:
         _CACHE.update(_build())
     return _CACHE
 
 
 def dataset(task):
-    """The dataset an entry of this task is fitted on."""
-    return datasets()[task]
+    """The dataset an entry of this task is fitted on (DataFrames for a frame task)."""
+    ds = datasets()[task]
+    if ds.columns is None:
+        return ds
+    if task not in _FRAMES:
+        _FRAMES[task] = _framed(ds)
+    return _FRAMES[task]
 
 
 def _array_bytes(a):
@@ -213,7 +281,9 @@ def _array_bytes(a):
 def task_hash(task):
     """sha256 of one dataset's X, y and every prediction input."""
     h = hashlib.sha256()
-    ds = dataset(task)
+    ds = datasets()[task]  # a frame task's arrays and column names: the same with or without pandas
+    if ds.columns is not None:
+        h.update(("columns|%s|" % "\x1f".join(ds.columns)).encode("utf-8"))
     for part in (ds.X, ds.y):
         h.update(b"none" if part is None else _array_bytes(part))
     for name, rows in ds.inputs:

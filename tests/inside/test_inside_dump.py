@@ -22,7 +22,9 @@ from harness.inside.dump.outputs import encode_array  # noqa: E402
 
 # sha256 of every fixed dataset; it must never change silently: every stored artifact's
 # reference outputs were computed on these bytes.
-DATA_HASH = "0eb8883b6d29b3a192acd63c668249309b9a88e0e000431fb7abc01bb59faf30"
+DATA_HASH = "25777b43a3d50694788fd1160b197ad5badb0b44a7ff3b95294f0de14d6823da"
+# Every task before the DataFrame ones joined: unchanged.
+ARRAY_HASH = "0eb8883b6d29b3a192acd63c668249309b9a88e0e000431fb7abc01bb59faf30"
 # The first fourteen tasks, before the sparse and multi-output ones joined: unchanged.
 DENSE_HASH = "c813e20ccf600b785fc995dbdd0a4da5c6cd054b0cd5315386de8e32168e26f9"
 
@@ -52,6 +54,58 @@ def assert_files_match(out, manifest):
 def test_data_hash_is_the_constant():
     assert data.data_hash() == DATA_HASH
     assert data.data_hash(data.TASKS[:14]) == DENSE_HASH
+    assert data.data_hash(data.TASKS[:-len(data.FRAME_TASKS)]) == ARRAY_HASH
+
+
+def _without_pandas(monkeypatch):
+    def no_pandas():
+        raise ImportError("No module named 'pandas'")
+
+    monkeypatch.setattr(data, "_pandas", no_pandas)  # scikit-learn itself still sees pandas
+    monkeypatch.setattr(data, "_FRAMES", {})
+
+
+def test_frame_tasks_hold_the_same_rows_named_and_hash_the_same_without_pandas(monkeypatch):
+    pd = pytest.importorskip("pandas")
+    frame, plain = data.dataset("regression-frame"), data.dataset("regression")
+    assert isinstance(frame.X, pd.DataFrame) and list(frame.X.columns) == list(data.NUMERIC_COLUMNS)
+    assert (frame.X.to_numpy() == plain.X).all() and (frame.y == plain.y).all()
+    assert [n for n, _ in frame.inputs] == [n for n, _ in plain.inputs]
+    assert str(dict(frame.inputs)["float32"].dtypes.iloc[0]) == "float32"
+    mixed = data.dataset("mixed-frame")
+    kinds = [mixed.X[c].dtype.kind for c in mixed.X.columns]
+    assert kinds[:3] != ["f"] * 3 and kinds[3:] == ["f"] * 5  # text categories, then numbers
+    assert (dict(mixed.inputs)["unseen"]["colour_a"] == "violet").any()
+    hashes = dict((t, data.task_hash(t)) for t in data.FRAME_TASKS)
+    assert hashes["regression-frame"] != data.task_hash("regression")  # the names are hashed
+    _without_pandas(monkeypatch)
+    with pytest.raises(data.Unavailable, match="pandas is not installed"):
+        data.dataset("regression-frame")
+    assert dict((t, data.task_hash(t)) for t in data.FRAME_TASKS) == hashes
+
+
+def test_frame_entries_fit_on_named_columns_or_are_na_without_pandas(tmp_path, monkeypatch):
+    pytest.importorskip("pandas")
+    from harness.inside.catalogue import variants as catalogue_variants
+
+    base = catalogue.select(catalogue.entries(), ["Ridge", "OneHotEncoder", "Pipeline-ColumnTransformer-names-*"])
+    entries = base + catalogue_variants.variants(base)
+    assert "Ridge.frame" in [e.name for e in entries] and "OneHotEncoder.frame" in [e.name for e in entries]
+    manifest = dump.run(str(tmp_path / "with"), "test-host", entries, ["pickle", "onnx"], progress=None)
+    recs = by_name(manifest)
+    for name, task in (("Ridge.frame", "regression-frame"), ("OneHotEncoder.frame", "categorical-frame"),
+                       ("Pipeline-ColumnTransformer-names-LogisticRegression", "mixed-frame")):
+        assert recs[name]["status"] == "ok" and recs[name]["task"] == task, recs[name]
+        assert recs[name]["formats"]["onnx"]["status"] == schema.DUMP_NOT_APPLICABLE
+    outputs = json.loads((tmp_path / "with" / "Ridge.frame" / "outputs.json").read_text())
+    assert "feature_names_in_" in outputs["state"]  # what a DataFrame fit adds to the model
+    names = outputs["methods"]["get_feature_names_out"] if "get_feature_names_out" in outputs["methods"] else None
+    assert names is None or "f0" in json.dumps(names)
+    _without_pandas(monkeypatch)
+    recs = by_name(dump.run(str(tmp_path / "without"), "test-host", entries, ["pickle"], progress=None))
+    assert recs["Ridge.frame"]["status"] == schema.DUMP_NOT_APPLICABLE
+    assert recs["Ridge.frame"]["reason"].startswith("pandas is not installed here")
+    assert recs["Ridge"]["status"] == "ok"
 
 
 def test_sparse_and_multioutput_tasks_hold_the_dense_rows():

@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 pytest.importorskip("sklearn")
 
-ESTIMATORS = "LogisticRegression,StandardScaler,KMeans"
+ESTIMATORS = "LogisticRegression,StandardScaler,KMeans,ColumnTransformer-names"
 FORMATS = "pickle,joblib-z,skops,onnx"
 TOLERANCES = {"default": {"rtol": 1e-7, "atol": 1e-10}, "onnx": {"rtol": 1e-4, "atol": 1e-5}}
 
@@ -249,6 +249,26 @@ def test_not_applicable_before_loading(artdir, tmp_path):
     assert by_key["p-new/KMeans/onnx"]["status"] == "n/a"
     assert "onnxruntime is not installed" in by_key["p-new/KMeans/onnx"]["error"]["message"]
     assert by_key["p-new/KMeans/pickle"]["status"] == "identical"
+
+
+def test_dataframe_cells_load_and_are_na_where_pandas_is_missing(artdir, tmp_path):
+    pytest.importorskip("pandas")
+    ok = cells_of(artdir, "p-new")
+    cells = [ok["ColumnTransformer-names/pickle"], ok["ColumnTransformer-names/skops"],
+             ok["StandardScaler/pickle"]]
+    assert cells[0]["task"] == "mixed-frame"
+    proc, by_key, _ = run_load(tmp_path, artdir, cells)
+    assert proc.returncode == 0, proc.stderr
+    assert by_key["p-new/ColumnTransformer-names/pickle"]["status"] == "identical"
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "pandas.py").write_text("raise ImportError('not here')\n")
+    env = {"PYTHONPATH": "%s%s%s" % (shim, os.pathsep, REPO)}
+    proc, by_key, _ = run_load(tmp_path, artdir, cells, env_extra=env, name="no-pandas")
+    assert proc.returncode == 0, proc.stderr
+    gone = by_key["p-new/ColumnTransformer-names/pickle"]
+    assert gone["status"] == "n/a" and "pandas is not installed" in gone["error"]["message"], gone
+    assert by_key["p-new/StandardScaler/pickle"]["status"] == "identical"
 
 
 def test_bad_tasks_and_usage_exit_2(tmp_path):

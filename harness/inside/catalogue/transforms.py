@@ -6,7 +6,7 @@ from sklearn import (
 )
 from sklearn.feature_extraction import text
 
-from .. import compat
+from .. import compat, schema
 from .entry import Entry as E
 
 
@@ -32,6 +32,27 @@ def _column_transformer():
                                                 strategy="uniform"), [4, 5]),
         ("minmax", preprocessing.MinMaxScaler(), [6, 7]),
     ])
+
+
+def _columns_by_name():
+    # Columns picked by their names in a DataFrame, text categories one-hot encoded beside them.
+    from ..data import CATEGORY_COLUMNS, MIXED_NUMERIC
+    return compose.ColumnTransformer([
+        ("scale", preprocessing.StandardScaler(), list(MIXED_NUMERIC)),
+        ("onehot", preprocessing.OneHotEncoder(handle_unknown="ignore", **compat.dense_onehot()),
+         list(CATEGORY_COLUMNS)),
+    ])
+
+
+def _frame_pipeline():
+    return pipeline.Pipeline([
+        ("columns", _columns_by_name()),
+        ("clf", linear_model.LogisticRegression(max_iter=5000, random_state=0)),
+    ])
+
+
+NOT_ONNX = tuple(f for f in schema.FORMATS if f != "onnx")
+_NAMED_COLUMNS = "ONNX graphs take one tensor here, not named columns"
 
 
 def _text_pipeline():
@@ -118,6 +139,11 @@ ENTRIES = [
     # composition
     E("Pipeline", "compose", "classification", _pipeline),
     E("ColumnTransformer", "compose", "transform", _column_transformer),
+    # fitted on a pandas DataFrame: columns chosen by name, text categories beside numbers
+    E("ColumnTransformer-names", "compose", "mixed-frame", _columns_by_name,
+      only_formats=NOT_ONNX, only_reason=_NAMED_COLUMNS),
+    E("Pipeline-ColumnTransformer-names-LogisticRegression", "compose", "mixed-frame",
+      _frame_pipeline, only_formats=NOT_ONNX, only_reason=_NAMED_COLUMNS),
     E("TransformedTargetRegressor", "compose", "regression",
       lambda: compose.TransformedTargetRegressor(
           regressor=linear_model.Ridge(), transformer=preprocessing.StandardScaler())),

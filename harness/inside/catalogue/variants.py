@@ -1,20 +1,26 @@
 """Each entry fitted the other ways people fit it: on sparse CSR input, with sample weights, on
-a multi-output target. A way the estimator does not support is n/a, with the error that says so."""
+a multi-output target, on a pandas DataFrame with column names. A way the estimator does not
+support is n/a, with the error that says so."""
 
 import numpy as np
 
 from .. import schema
 from .entry import Entry
 
-WAYS = ("sparse", "weighted", "multioutput")
+WAYS = ("sparse", "weighted", "multioutput", "frame")
 # The dense task an entry is fitted on -> the task of each way (weighted keeps the data).
 _SPARSE = ("classification", "regression", "regression-positive", "transform", "nonneg", "unit",
            "cluster", "outlier")
 _MULTI = {"classification": "classification-multioutput", "regression": "regression-multioutput",
           "regression-positive": "regression-multioutput"}
 _WEIGHTED = _SPARSE + ("categorical", "categorical-regression", "categorical-codes", "impute", "text")
+_FRAME = ("classification", "regression", "transform", "cluster", "outlier", "impute", "categorical")
 UNFIT = {"sparse": "does not fit on sparse CSR input", "weighted": "does not fit with sample_weight",
-         "multioutput": "does not fit on a multi-output target"}
+         "multioutput": "does not fit on a multi-output target",
+         "frame": "does not fit on a pandas DataFrame"}
+# ONNX graphs here take one dense tensor: the dense, unnamed entry covers the converter.
+_NO_ONNX = {"sparse": "ONNX graphs take dense input (the dense entry covers them)",
+            "frame": "ONNX graphs take one tensor here, not named columns (the array entry covers them)"}
 
 
 def weights(n):
@@ -28,12 +34,9 @@ class VariantEntry(Entry):
     discovered = True  # a fit that fails is the answer "not supported", not a dump failure
 
     def __init__(self, base, way, tasks):
-        only = None
-        if way == "sparse":  # ONNX graphs take dense input: the dense entry covers the converter
-            only = tuple(f for f in schema.FORMATS if f != "onnx")
+        only = tuple(f for f in schema.FORMATS if f != "onnx") if way in _NO_ONNX else None
         Entry.__init__(self, "%s.%s" % (base.name, way), base.family, tasks[0], base.factory,
-                       base.min_version, only_formats=only,
-                       only_reason="ONNX graphs take dense input (the dense entry covers them)")
+                       base.min_version, only_formats=only, only_reason=_NO_ONNX.get(way))
         self.tasks, self.way, self.base = tasks, way, base.name
         self.unfit = UNFIT[way]
 
@@ -53,6 +56,8 @@ def _tasks(entry, way):
         return tuple(t + "-sparse" for t in tasks if t in _SPARSE)
     if way == "multioutput":
         return tuple(sorted(set(_MULTI[t] for t in tasks if t in _MULTI)))
+    if way == "frame":
+        return tuple(t + "-frame" for t in tasks if t in _FRAME)
     return tuple(t for t in tasks if t in _WEIGHTED)
 
 

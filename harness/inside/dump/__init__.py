@@ -11,7 +11,7 @@ import warnings
 from .. import catalogue, schema, state
 from . import formats, metadata, outputs
 from ..compat import SKLEARN
-from ..data import dataset, task_hash, TASKS
+from ..data import dataset, task_hash, TASKS, Unavailable
 from ..files import sha256_file
 
 MANIFEST = "manifest.json"
@@ -77,7 +77,12 @@ def dump_entry(entry, out_dir, producer, fmts):
         return rec
     error = None
     for task in getattr(entry, "tasks", (entry.task,)):  # a discovered entry tries its tasks in turn
-        ds = dataset(task)
+        try:
+            ds = dataset(task)
+        except Unavailable as exc:  # no pandas here: the DataFrame fits are n/a, with why
+            rec.update(_na(str(exc)))
+            rec["formats"] = dict((f, _na(str(exc))) for f in fmts)
+            return rec
         try:
             est, seconds, fit_warnings = outputs.fit(entry, ds)
         except Exception as exc:  # noqa: BLE001 - recorded, the next entry goes on

@@ -187,6 +187,7 @@ def _log_tail(fd):
 def run_cell(i, cell, options, ctx):
     """The record of one cell, whatever happens to it."""
     from . import loaders
+    from .. import data
     record = {"event": "cell", "i": i, "key": cell["key"], "na": None, "error": None,
               "child": None, "outcome": None, "log": None}
     reason = loaders.missing_library(cell["format"])
@@ -203,6 +204,9 @@ def run_cell(i, cell, options, ctx):
             ds = _user_input(cell, options.artifacts)
         else:
             ds = _input(cell["task"], cell["input_sha256"], ctx["hashes"])
+    except data.Unavailable as exc:  # a DataFrame cell where pandas does not import
+        record["na"] = str(exc)
+        return record
     except (OSError, ValueError, KeyError) as exc:
         record["error"] = loaders.error_record(exc)
         return record
