@@ -59,6 +59,9 @@ METHODS = CORE_METHODS + (
     # predict, manifold learners, covariance estimators) and for every other that has them.
     "labels_", "embedding_", "covariance_", "precision_", "location_", "cluster_centers_",
     "components_", "means_", "weights_",
+    # biclustering (SpectralBiclustering, SpectralCoclustering): which rows and columns each
+    # bicluster holds
+    "rows_", "columns_", "row_labels_", "column_labels_",
 )
 ATTRIBUTES = METHODS[METHODS.index("labels_"):]
 

@@ -291,3 +291,14 @@ def test_cli_runs_as_top_level_package(tmp_path):
     assert_files_match(tmp_path, manifest)
 
 # The oldest and newest environments run the whole catalogue in tests/envs/test_dump_envs.py.
+
+
+def test_biclustering_is_compared_on_the_rows_and_columns_of_each_bicluster():
+    from harness.inside.dump import outputs
+
+    entry = [e for e in catalogue.entries(discover=True) if e.name == "SpectralBiclustering"][0]
+    ds = data.dataset(entry.tasks[0])
+    est = outputs.fit(entry, ds)[0]
+    preds = outputs.predictions(est, ds)[0]
+    assert {"rows_", "columns_", "row_labels_", "column_labels_"} <= set(preds)
+    assert preds["rows_"]["shape"][1] == data.N_TRAIN and preds["columns_"]["dtype"] == "bool"
