@@ -216,7 +216,7 @@ def _framed(ds):
     try:
         pd = _pandas()
     except Exception as exc:  # noqa: BLE001 - ImportError, or a pandas built for another numpy
-        raise Unavailable("pandas is not installed here (%s: %s)" % (
+        raise Unavailable("pandas does not import here (%s: %s)" % (
             type(exc).__name__, str(exc)[:200]))
 
     def frame(rows):
