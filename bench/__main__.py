@@ -22,11 +22,12 @@ def _load(args):
     from bench import load_speed
     from harness.workflow import Run
 
-    run = Run(matrix_mod.load(BENCH / "bench.toml", "load"), backend="docker",
+    run = Run(matrix_mod.load(BENCH / "bench.toml", args.load_matrix), backend="docker",
               reports=Cache.default().root / "bench" / "reports")
     run.dump()
-    r = load_speed.measure(run)
-    print(f"load stage: {r['loaded']} cells ({r['cells']} before identical bytes were merged) in "
+    r = load_speed.measure(run, consumer_id=args.load_consumer, limit=args.load_cells,
+                           naive_sample=args.load_naive)
+    print(f"consumer {r['consumer']}: {r['loaded']} cells ({r['cells']} before identical bytes were merged) in "
           f"{r['harness_seconds']} s = {r['harness_cells_per_s']} cells/s, container start included")
     print(f"  container per artifact: {r['naive_seconds_per_cell']} s a cell over {r['naive_sample']} cells")
     print(f"  THROUGHPUT RATIO {r['throughput_ratio']}x (goal >= 50x)")
@@ -94,6 +95,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--file", default="matrix.toml")
     parser.add_argument("--skip", nargs="*", default=[], choices=PARTS)
+    parser.add_argument("--load-matrix", default="load", help="the load part's matrix in bench.toml "
+                        "(load-emulated: the same producers, an arm64 consumer under qemu)")
+    parser.add_argument("--load-consumer", default=None, help="the consumer measured (default: the matrix's own)")
+    parser.add_argument("--load-cells", type=int, default=0,
+                        help="a seeded sample of this many cells (0: all; under emulation all take an hour)")
+    parser.add_argument("--load-naive", type=int, default=30, help="cells given a container each")
     args = parser.parse_args(argv)
     figures = {"machine": {"platform": platform.platform(), "cpus": _cpus(), "python": platform.python_version()}}
     failed = []

@@ -73,10 +73,17 @@ def in_process(run, consumer, todo):
     return json.loads(out.strip().splitlines()[-1])
 
 
-def measure(run, naive_sample=30, seed=0):
-    """Every figure of this benchmark as a dict (seconds and ratios)."""
-    consumer = next(env for env in run.matrix.envs if env.id == CONSUMER)
+CONSUMERS = {"load": CONSUMER, "load-emulated": "skl1.6.1-py3.11-np2-arm64"}
+
+
+def measure(run, naive_sample=30, seed=0, consumer_id=None, limit=0):
+    """Every figure of this benchmark as a dict (seconds and ratios); limit > 0 measures a seeded
+    sample of that many cells (the same cells in every way)."""
+    wanted = consumer_id or CONSUMERS.get(run.matrix.name, CONSUMER)
+    consumer = next(env for env in run.matrix.envs if env.id == wanted)
     plan, todo = _todo(run, consumer)
+    if 0 < limit < len(todo):
+        todo = sorted(random.Random(seed).sample(todo, limit), key=todo.index)
     sample = random.Random(seed).sample(todo, min(naive_sample, len(todo)))
     naive = naive_way(run, consumer, sample)
     harness = harness_way(run, consumer, todo)
