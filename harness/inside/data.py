@@ -22,8 +22,9 @@ TASKS = (
     "outlier")) + ("classification-multioutput", "regression-multioutput")
 # The same rows as pandas DataFrames with column names, as most people fit: numeric columns, text
 # categories, and both side by side (for a ColumnTransformer that selects columns by name).
-FRAME_TASKS = ("classification-frame", "regression-frame", "transform-frame", "cluster-frame",
-               "outlier-frame", "impute-frame", "categorical-frame", "mixed-frame")
+FRAME_TASKS = ("classification-frame", "regression-frame", "regression-positive-frame",
+               "transform-frame", "nonneg-frame", "unit-frame", "cluster-frame", "outlier-frame",
+               "impute-frame", "categorical-frame", "mixed-frame")  # the last two have their own columns
 TASKS = TASKS + FRAME_TASKS
 NUMERIC_COLUMNS = tuple("f%d" % i for i in range(N_FEATURES))
 CATEGORY_COLUMNS = ("colour_a", "colour_b", "colour_c")

@@ -14,7 +14,8 @@ _SPARSE = ("classification", "regression", "regression-positive", "transform", "
 _MULTI = {"classification": "classification-multioutput", "regression": "regression-multioutput",
           "regression-positive": "regression-multioutput"}
 _WEIGHTED = _SPARSE + ("categorical", "categorical-regression", "categorical-codes", "impute", "text")
-_FRAME = ("classification", "regression", "transform", "cluster", "outlier", "impute", "categorical")
+_FRAME = ("classification", "regression", "regression-positive", "transform", "nonneg", "unit", "cluster",
+          "outlier", "impute", "categorical")
 UNFIT = {"sparse": "does not fit on sparse CSR input", "weighted": "does not fit with sample_weight",
          "multioutput": "does not fit on a multi-output target",
          "frame": "does not fit on a pandas DataFrame"}
