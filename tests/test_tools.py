@@ -42,3 +42,16 @@ def test_compare_pages_tells_the_data_apart(tmp_path):
     same = _tool("compare_pages.py", pages[0], pages[1])
     assert same.returncode == 0 and "data equal apart from the format: True" in same.stdout
     assert _tool("compare_pages.py", pages[0], pages[2]).returncode == 1
+
+
+def test_variant_breaks_finds_a_variant_that_fails_where_its_base_survives(tmp_path):
+    error = {"type": "ValueError", "message": "feature names should match"}
+    cells = [cell(P, C, "Ridge", "identical", max_abs=0.0), cell(P, C, "Ridge.frame", "predict-error", error=error),
+             cell(P, C, "SVC", "load-error", error=error), cell(P, C, "SVC.frame", "load-error", error=error)]
+    path = tmp_path / "v" / results_file.NAME
+    path.parent.mkdir()
+    results_file.write(path, results_of(cells))
+    out = _tool("variant_breaks.py", path)
+    assert out.returncode == 0, out.stderr
+    assert "failing where the base survives: 1" in out.stdout and "feature names should match" in out.stdout
+    assert "SVC" not in out.stdout  # both fail: not a break of the variant
