@@ -185,7 +185,7 @@ def test_pandas_joins_each_tier_at_the_version_of_its_time():
     assert tiers[:len(wheels.TIERS)] == tuple(("pandas",) + t for t in wheels.TIERS)
     assert tiers[len(wheels.TIERS):] == wheels.TIERS  # then without pandas
     reqs = wheels.requirements(ENV, tiers[0])
-    assert reqs[:5] == wheels.requirements(ENV, ()) and reqs[5] == "pandas<2.2"
+    assert reqs[:5] == wheels.requirements(ENV, ()) and reqs[5] == "pandas==2.1.*"
     assert reqs[6:] == list(wheels.TIERS[0])
     brought = dataclasses.replace(ENV, requirements=("scikit-learn==1.3.2", "numpy==1.26.4", "pandas==2.0.0"))
     assert "pandas" in wheels.requirements(brought, ("pandas",))  # the user's own pin decides
@@ -201,7 +201,7 @@ def test_a_stack_without_pandas_resolves_without_it(tmp_path, monkeypatch):
         reqs = [r for r in reqs if not r.startswith("--platform") and "manylinux" not in r]
         calls.append(reqs)
         if any(r.startswith("pandas") for r in reqs):
-            stdout.write("ERROR: No matching distribution found for pandas<2.2\n")
+            stdout.write("ERROR: No matching distribution found for pandas==2.1.*\n")
             return subprocess.CompletedProcess(cmd, 1)
         dest = Path(cmd[cmd.index("--dest") + 1])
         (dest / "scikit_learn-1.3.2-cp311-cp311-manylinux_2_17_x86_64.whl").write_bytes(b"w")

@@ -55,3 +55,8 @@ def test_variant_breaks_finds_a_variant_that_fails_where_its_base_survives(tmp_p
     assert out.returncode == 0, out.stderr
     assert "failing where the base survives: 1" in out.stdout and "feature names should match" in out.stdout
     assert "SVC" not in out.stdout  # both fail: not a break of the variant
+    bases = tmp_path / "b" / results_file.NAME  # the base cells from another run
+    bases.parent.mkdir()
+    results_file.write(bases, results_of([cell(P, C, "SVC", "identical", max_abs=0.0)]))
+    out = _tool("variant_breaks.py", path, bases)
+    assert out.returncode == 0 and "failing where the base survives: 2" in out.stdout, out.stdout + out.stderr

@@ -37,7 +37,7 @@ def breaks(cells, base_cells):
 
 def main(argv):
     cells = _cells(argv[0])
-    base_cells = dict(cells, **_cells(argv[1])) if len(argv) > 1 else cells
+    base_cells = {**cells, **_cells(argv[1])} if len(argv) > 1 else cells
     found = breaks(cells, base_cells)
     compared = sum(1 for k in cells if "." in k[2] and (k[0], k[1], k[2].rsplit(".", 1)[0], k[3]) in base_cells)
     print(f"variant cells with a base cell: {compared:,}; failing where the base survives: {len(found):,}")

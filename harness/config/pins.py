@@ -94,18 +94,18 @@ def _other_major(sklearn, python, major):
     return Pins(NUMPY2_FIRST, SCIPY_BOTH_MAJORS)
 
 
-# pandas, for the entries fitted on DataFrames: below the first release that came out after each
-# scikit-learn minor (contemporary, as numpy and scipy are), so that pip picks the newest pandas of
-# that time the Python and numpy pins allow. Minors after the table: the newest pandas.
-PANDAS_BELOW = {"0.24": "1.3", "1.0": "1.4", "1.1": "1.6", "1.2": "2.0", "1.3": "2.2", "1.4": "2.3",
-                "1.5": "2.3", "1.6": "2.3", "1.7": "2.4", "1.8": "3.0"}
+# pandas, for the entries fitted on DataFrames: the series that was current when each
+# scikit-learn minor came out (contemporary, as numpy and scipy are). A series, not a cap: pip then
+# picks among a few patches only, where an open range made it backtrack through dozens of pandas
+# releases on platforms that lack another package (i386). Minors after the table: the newest pandas.
+PANDAS_SERIES = {"0.24": "1.2", "1.0": "1.3", "1.1": "1.5", "1.2": "1.5", "1.3": "2.1", "1.4": "2.2",
+                 "1.5": "2.2", "1.6": "2.2", "1.7": "2.3", "1.8": "2.3"}
 
 
 def pandas_requirement(sklearn):
-    """The pandas requirement of an environment with this scikit-learn ('pandas<1.3' for 0.24.2)."""
-    minor = ".".join(sklearn.split(".")[:2])
-    below = PANDAS_BELOW.get(minor)
-    return f"pandas<{below}" if below else "pandas"
+    """The pandas requirement of an environment with this scikit-learn ('pandas==1.2.*' for 0.24.2)."""
+    series = PANDAS_SERIES.get(".".join(sklearn.split(".")[:2]))
+    return f"pandas=={series}.*" if series else "pandas"
 
 
 def default_major(sklearn):

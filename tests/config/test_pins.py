@@ -122,10 +122,10 @@ def test_every_table_cell_is_well_formed():
                     assert numpy_major(numpy) == "1", (sklearn, python, arch)
 
 
-@pytest.mark.parametrize("sklearn, wanted", [("0.24.2", "pandas<1.3"), ("1.2.2", "pandas<2.0"),
-                                             ("1.8.0", "pandas<3.0"), ("1.9.1", "pandas"),
+@pytest.mark.parametrize("sklearn, wanted", [("0.24.2", "pandas==1.2.*"), ("1.2.2", "pandas==1.5.*"),
+                                             ("1.8.0", "pandas==2.3.*"), ("1.9.1", "pandas"),
                                              ("1.10.0rc1", "pandas")])
 def test_pandas_of_each_scikit_learn_is_of_its_time(sklearn, wanted):
     assert pins.pandas_requirement(sklearn) == wanted
-    caps = [version_tuple(v) for _, v in sorted(pins.PANDAS_BELOW.items(), key=lambda kv: version_tuple(kv[0]))]
-    assert caps == sorted(caps)  # a newer scikit-learn never gets an older pandas
+    series = [version_tuple(v) for _, v in sorted(pins.PANDAS_SERIES.items(), key=lambda kv: version_tuple(kv[0]))]
+    assert series == sorted(series)  # a newer scikit-learn never gets an older pandas
