@@ -96,13 +96,43 @@ def decode_producer(record):
     return arr
 
 
+# The header numpy writes for a plain array in .npy format 1.0, read without literal_eval: a cell
+# has about sixty outputs and parsing their headers was a fifth of the host's judging.
+_NPY_HEADER = re.compile(
+    rb"\{'descr': '([<>|=]?[biufcUS]\d{1,4})', 'fortran_order': (False|True), 'shape': \(((?:\d{1,9}, )*\d{0,9},?)\), \} *\n")
+
+
+def _plain_npy(raw):
+    """A .npy 1.0 file of a plain array as that array (a copy); None for anything else, which the
+    full reader then reads or refuses."""
+    if raw[:8] != b"\x93NUMPY\x01\x00" or len(raw) < 10:
+        return None
+    end = 10 + int.from_bytes(raw[8:10], "little")
+    header = _NPY_HEADER.fullmatch(raw[10:end])
+    if header is None:
+        return None
+    dtype = np.dtype(header.group(1).decode("ascii"))
+    shape = tuple(int(n) for n in header.group(3).replace(b" ", b"").split(b",") if n)
+    count = 1
+    for n in shape:
+        count *= n
+    if count > MAX_ELEMENTS or len(raw) - end != count * dtype.itemsize:
+        return None
+    arr = np.frombuffer(raw, dtype=dtype, count=count, offset=end)
+    if header.group(2) == b"True":
+        return arr.reshape(shape[::-1]).transpose().copy(order="K")
+    return arr.reshape(shape).copy()
+
+
 def decode_consumer(record):
     """The child's {"npy": base64} as an array, read with allow_pickle=False."""
     if not isinstance(record, dict) or not isinstance(record.get("npy"), str):
         raise Unusable("the child's output has no .npy data")
     try:
         raw = base64.b64decode(record["npy"], validate=True)
-        arr = np.lib.format.read_array(io.BytesIO(raw), allow_pickle=False)
+        arr = _plain_npy(raw)
+        if arr is None:
+            arr = np.lib.format.read_array(io.BytesIO(raw), allow_pickle=False)
     except Exception as exc:  # noqa: BLE001 - anything malformed is the child's problem
         raise Unusable(f"the child's output is not a plain .npy array: {text(exc, 200)}") from None
     _dtype(arr.dtype.str)
@@ -159,6 +189,10 @@ def precision_rtol(got, want, rtol):
 
 
 def _close(got, want, rtol, atol):
+    if got.dtype == want.dtype:
+        with np.errstate(all="ignore"):
+            if (got == want).all():  # most calls: no NaN (NaN != NaN) and every value the same
+                return _result(IDENTICAL, max_abs=0.0, max_rel=0.0)
     rtol = precision_rtol(got, want, rtol)
     kind = np.complex128 if "c" in (got.dtype.kind, want.dtype.kind) else np.float64
     g, w = got.astype(kind), want.astype(kind)

@@ -230,3 +230,32 @@ def test_a_memo_never_returns_the_array_of_another_record_that_had_the_same_id()
     second = dict(npy([3]))
     memo.arrays[id(second)] = (first, memo.arrays[id(first)][1])  # as if id(first) were reused
     assert memo.decoded(second).tolist() == [3]
+
+
+def _npy_bytes(arr):
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=False)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("arr", [np.arange(6.0).reshape(2, 3), np.asfortranarray(np.arange(6.0).reshape(2, 3)),
+                                 np.array(3.5), np.zeros((0, 3)), np.array(["ab", "c"]),
+                                 np.arange(5, dtype=">i4"), np.array([1 + 2j]), np.array([True, False]),
+                                 np.arange(24).reshape(2, 3, 4), np.zeros(1, dtype=np.float32)])
+def test_the_plain_npy_reader_reads_what_numpy_reads(arr):
+    raw = _npy_bytes(arr)
+    got, want = judge._plain_npy(raw), np.lib.format.read_array(io.BytesIO(raw), allow_pickle=False)
+    assert got is not None and got.dtype == want.dtype and got.shape == want.shape
+    assert (got == want).all() and got.flags.writeable
+
+
+@pytest.mark.parametrize("mangle", [lambda raw: raw[:-1], lambda raw: raw.replace(b"'<f8'", b"'|O8'"),
+                                    lambda raw: raw.replace(b"(2, 3)", b"(2, 9999999999)")])
+def test_anything_but_a_plain_npy_goes_to_numpy_s_own_reader(mangle):
+    raw = mangle(_npy_bytes(np.arange(6.0).reshape(2, 3)))
+    assert judge._plain_npy(raw) is None
+    with pytest.raises(judge.Unusable):
+        judge.decode_consumer({"npy": base64.b64encode(raw).decode()})
+    longer = _npy_bytes(np.arange(6.0)) + b"\0" * 8  # numpy reads past nothing it does not need
+    assert judge._plain_npy(longer) is None
+    assert (judge.decode_consumer({"npy": base64.b64encode(longer).decode()}) == np.arange(6.0)).all()
