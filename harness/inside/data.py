@@ -19,7 +19,7 @@ TASKS = (
     "text", "isotonic", "cluster", "outlier",
 ) + tuple("%s-sparse" % t for t in (
     "classification", "regression", "regression-positive", "transform", "nonneg", "unit", "cluster",
-    "outlier")) + ("classification-multioutput", "regression-multioutput")
+    "outlier")) + ("classification-multioutput", "regression-multioutput", "classification-binary")
 # The same rows as pandas DataFrames with column names, as most people fit: numeric columns, text
 # categories, and both side by side (for a ColumnTransformer that selects columns by name).
 FRAME_TASKS = ("classification-frame", "regression-frame", "regression-positive-frame",
@@ -176,6 +176,7 @@ def _build():
     second_reg = (2 * ints[:, 5] - ints[:, 6]) / 100.0
     d["classification-multioutput"] = _with_target(d["classification"], np.stack([y_class, second_class], 1))
     d["regression-multioutput"] = _with_target(d["regression"], np.stack([y_reg, second_reg], 1))
+    d["classification-binary"] = _with_target(d["classification"], (y_class > 0).astype(np.int64))
     for task in [t for t in TASKS if t.endswith("-sparse")]:
         d[task] = _sparse(d[task[:-len("-sparse")]])
     for task in FRAME_TASKS[:-2]:

@@ -26,17 +26,33 @@ NOT_COVERED = {
     "TfidfTransformer": "fits on term counts (covered through the text pipelines)",
     "SparseCoder": "takes a fixed dictionary, learns nothing",
 }
-# Meta-estimators that only fit a multi-output target: their tasks.
+# Estimators that only fit a multi-output target (meta-estimators, multi-task linear models, the
+# cross-decompositions, whose n_components is bounded by the target's columns) or a binary one
+# (threshold classifiers): their tasks.
 MULTI_OUTPUT = {"ClassifierChain": ("classification-multioutput",),
                 "MultiOutputClassifier": ("classification-multioutput",),
                 "MultiOutputRegressor": ("regression-multioutput",),
-                "RegressorChain": ("regression-multioutput",)}
+                "RegressorChain": ("regression-multioutput",),
+                "MultiTaskElasticNet": ("regression-multioutput",),
+                "MultiTaskElasticNetCV": ("regression-multioutput",),
+                "MultiTaskLasso": ("regression-multioutput",),
+                "MultiTaskLassoCV": ("regression-multioutput",),
+                "CCA": ("regression-multioutput",),
+                "PLSCanonical": ("regression-multioutput",),
+                "PLSSVD": ("regression-multioutput",),
+                "FixedThresholdClassifier": ("classification-binary",),
+                "TunedThresholdClassifierCV": ("classification-binary",)}
 # Parameters that keep a fit on the fixed data within a second (DictionaryLearning's defaults
 # take minutes).
 QUICK = {"DictionaryLearning": {"n_components": 4, "max_iter": 50},
          "MiniBatchDictionaryLearning": {"n_components": 4},
          "SparsePCA": {"n_components": 3}, "MiniBatchSparsePCA": {"n_components": 3},
-         "SpectralClustering": {"n_clusters": 3}, "TSNE": {"perplexity": 10.0}}
+         "SpectralClustering": {"n_clusters": 3}, "TSNE": {"perplexity": 10.0},
+         # "auto" asks for thousands of components on 200 rows; k=10 is more than 8 columns
+         "GaussianRandomProjection": {"n_components": 4}, "SparseRandomProjection": {"n_components": 4},
+         "SelectKBest": {"k": 4}}
+# Inner estimators with a default of None that the class still requires (1.6+).
+REQUIRED_ANYWAY = {"SelfTrainingClassifier": ("estimator",)}
 # Tasks to try, in order, by kind of estimator.
 TASKS_BY_KIND = {"classifier": ("classification", "nonneg", "categorical-codes"),
                  "regressor": ("regression", "regression-positive"),
@@ -112,6 +128,9 @@ def _factory(cls, kind):
             kwargs[name] = None  # filled at build time: fresh objects for every factory call
         elif name == "random_state":
             kwargs[name] = 0
+    for name in REQUIRED_ANYWAY.get(cls.__name__, ()):
+        if name in params and params[name].default is None:
+            kwargs[name] = None
     for name in [n for n, v in kwargs.items() if v is None]:
         _required(kind, name)  # KeyError now, not at dump time
     if "cv" in params:
