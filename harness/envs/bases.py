@@ -3,6 +3,7 @@
 import os
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 from . import engine
@@ -62,9 +63,13 @@ def ensure_base(client, template, python, arch, cache, say=print, packages=(), l
         raise BuildError(f"no base image for Python {python} on {arch}: {wanted} is not available locally or "
                          f"from a registry, and offline bases exist only for Python {offline}")
     tag = debootstrap_tag(python, arch, packages)
-    if engine.find_image(client, tag, listed) is not None:
-        return tag
-    return _debootstrap(client, python, arch, tag, cache, say, packages)
+    with _LOCKS.setdefault(tag, threading.Lock()):  # the native and emulated lanes may both need it
+        if engine.find_image(client, tag, listed) is not None:
+            return tag
+        return _debootstrap(client, python, arch, tag, cache, say, packages)
+
+
+_LOCKS = {}  # base tag -> the lock its debootstrap holds
 
 
 def _debootstrap(client, python, arch, tag, cache, say, packages=()):

@@ -61,9 +61,17 @@ def base_key(env):
     return env.python, env.arch, debian.PACKAGES if env.debian else ()
 
 
-def image_tag(env, lock, base_id):
-    """sklmatrix/<env id>:<hash of base, wheels and Dockerfile>."""
-    digest = sha256_text(base_id, dockerfile(env).read_text(), env.id, env.python, env.arch,
+def compiler_key(env):
+    """The base of the same Python for this machine's CPU that compiles an image's bytecode, or
+    None where the image's own base does (a native image, a Debian stack)."""
+    if env.debian or env.arch == platforms.HOST_ARCH:
+        return None
+    return env.python, platforms.HOST_ARCH, ()
+
+
+def image_tag(env, lock, base_id, compiler_id=""):
+    """sklmatrix/<env id>:<hash of base, compiler base, wheels and Dockerfile>."""
+    digest = sha256_text(base_id, compiler_id, dockerfile(env).read_text(), env.id, env.python, env.arch,
                          *(sha for _, sha in lock.wheels))
     return f"sklmatrix/{env.id}:{digest[:16]}"
 
@@ -83,14 +91,16 @@ def _context(env, lock, cache):
     return folder
 
 
-def build_env(client, env, lock, base_tag, cache, listed=None):
+def build_env(client, env, lock, base_tag, cache, listed=None, compiler_tag=None):
     """Build (or reuse) one environment's image; failures become a Built with the log's tail
-    (listed: engine.list_images, asked before the engine)."""
+    (listed: engine.list_images, asked before the engine; compiler_tag: the native base that
+    compiles an emulated image's bytecode)."""
     start = time.monotonic()
     if not lock.ok:
         return Built(env.id, False, error=f"wheels could not be resolved: {lock.error}")
     base = engine.find_image(client, base_tag, listed)
-    tag = image_tag(env, lock, base.id)
+    compiler = engine.find_image(client, compiler_tag, listed) if compiler_tag else None
+    tag = image_tag(env, lock, base.id, compiler.id if compiler else "")
     if engine.find_image(client, tag, listed) is not None:
         return _checked(client, env, cache, Built(env.id, True, tag, cached=True))
     log_path = cache.build_log(env.id)
@@ -98,8 +108,12 @@ def build_env(client, env, lock, base_tag, cache, listed=None):
         context = _context(env, lock, cache)
         labels = {f"{engine.LABEL}.env": env.id, f"{engine.LABEL}.arch": env.arch,
                   f"{engine.LABEL}.python": env.python}
-        engine.build(client, context, tag, {"BASE": base_tag, "PYTHON": env.python, "ENV_ID": env.id},
-                     log_path, labels=labels)
+        args = {"BASE": base_tag, "PYTHON": env.python, "ENV_ID": env.id}
+        if not env.debian:  # the import check under the CPU the containers get (numerics)
+            args["QEMU_CPU"] = numerics.defaults(env.arch).get("QEMU_CPU", "")
+        if compiler_tag and not env.debian:
+            args["COMPILER"] = compiler_tag
+        engine.build(client, context, tag, args, log_path, labels=labels)
         bases.check_machine(client, tag, env.python, env.arch)
         if env.debian:  # the suite decides the versions: they must be what matrix.toml states
             problem = _stack_problem(client, tag, env, f"Debian {env.debian}'s stack")
@@ -196,8 +210,10 @@ def build_all(client, matrix, locks, cache, say=print, jobs=2):
             base_error[key] = exc.line()
             say(f"base python{key[0]} {key[1]}: FAILED: {exc.line()}")
 
+    keys = {base_key(env) for env in matrix.envs if not env.image}
+    keys |= {compiler_key(env) for env in matrix.envs if not env.image and compiler_key(env)}
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        list(pool.map(base, sorted({base_key(env) for env in matrix.envs if not env.image})))
+        list(pool.map(base, sorted(keys)))
     done = []
 
     def one(env):
@@ -207,7 +223,9 @@ def build_all(client, matrix, locks, cache, say=print, jobs=2):
         elif key in base_error:
             built = Built(env.id, False, error=f"base image: {base_error[key]}")
         else:
-            built = build_env(client, env, by_id[env.id], base_of[key], cache, listed)
+            # Without its native compiler base an emulated image compiles under qemu, as before.
+            built = build_env(client, env, by_id[env.id], base_of[key], cache, listed,
+                              base_of.get(compiler_key(env)))
         done.append(env.id)
         say(_progress(len(done), len(matrix.envs), built))
         return built

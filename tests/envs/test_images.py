@@ -25,6 +25,15 @@ def test_image_tag_changes_with_every_input():
     assert images.image_tag(env, other_wheels, "sha256:base") != tag
 
 
+def test_an_emulated_image_is_compiled_by_the_native_base_of_its_python():
+    native = _two().envs[0]
+    emulated = matrix.load(DATA / "two-envs.toml", "two-arm64").envs[0]
+    assert images.compiler_key(native) is None
+    assert images.compiler_key(emulated) == ("3.11", "amd64", ())
+    lock = wheels.Lock(emulated.id, "x", (("a.whl", "1" * 64),))
+    assert images.image_tag(emulated, lock, "sha256:base", "sha256:c1") != images.image_tag(emulated, lock, "sha256:base", "sha256:c2")
+
+
 def test_debootstrap_recipe_per_python():
     cmd = bases.debootstrap_command("3.9", "arm64", "/r")
     assert "bullseye" in cmd and "--arch=arm64" in cmd
@@ -68,3 +77,18 @@ def test_arm64_base_runs_under_emulation(docker_client, shared_cache):
     assert image.labels[f"{engine.LABEL}.arch"] == "arm64"
     code, out, err = engine.run(docker_client, tag, ["python3.11", "-c", "import platform; print(platform.machine())"])
     assert (code, out.strip()) == (0, "aarch64"), err
+
+
+@pytest.mark.container
+def test_an_emulated_image_has_its_bytecode_compiled_natively(docker_client, shared_cache):
+    m = matrix.load(DATA / "two-envs.toml", "two-arm64")
+    with exclusive("base-3.11-arm64"), exclusive("build-two-envs"), exclusive("build-two-arm64"):
+        _, built = build_stage(m, cache=shared_cache, jobs=1)
+    assert built[0].ok, built[0].error
+    code, out, err = engine.run(docker_client, built[0].tag, ["python", "-c", (
+        "import glob, importlib.util, platform, sklearn, os; "
+        "pyc = importlib.util.cache_from_source(sklearn.base.__file__); "
+        "print(platform.machine(), os.path.exists(pyc), len(glob.glob(os.path.dirname(sklearn.__file__) + '/**/*.pyc', recursive=True)) > 500)")],
+        environment={"QEMU_CPU": "neoverse-n1"})
+    assert code == 0, err
+    assert out.split() == ["aarch64", "True", "True"]
