@@ -69,7 +69,7 @@ def ensure_base(client, template, python, arch, cache, say=print, packages=(), l
         return _debootstrap(client, python, arch, tag, cache, say, packages)
 
 
-_LOCKS = {}  # base tag -> the lock its debootstrap holds
+_LOCKS: dict[str, threading.Lock] = {}  # base tag -> the lock its debootstrap holds
 
 
 def _debootstrap(client, python, arch, tag, cache, say, packages=()):
