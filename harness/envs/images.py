@@ -111,7 +111,7 @@ def build_env(client, env, lock, base_tag, cache, listed=None, compiler_tag=None
         args = {"BASE": base_tag, "PYTHON": env.python, "ENV_ID": env.id}
         if not env.debian:  # the import check under the CPU the containers get (numerics)
             args["QEMU_CPU"] = numerics.defaults(env.arch).get("QEMU_CPU", "")
-        if compiler_tag and not env.debian:
+        if compiler_tag:  # compiler_key gives a Debian stack none
             args["COMPILER"] = compiler_tag
         engine.build(client, context, tag, args, log_path, labels=labels)
         bases.check_machine(client, tag, env.python, env.arch)

@@ -188,7 +188,7 @@ def _build():
 
 def _named(ds, columns):
     """The same rows, to be framed with these column names."""
-    out = Dataset(ds.X, ds.y, ds.X_pred, **dict(ds.inputs[1:]))
+    out = _with_target(ds, ds.y)
     out.columns = tuple(columns)
     return out
 
