@@ -317,3 +317,20 @@ def test_discovery_fits_the_multi_task_and_threshold_classes_on_their_own_target
     binary = data.dataset("classification-binary")
     assert sorted(set(binary.y.tolist())) == [0, 1] and (binary.X == data.dataset("classification").X).all()
     assert discovered.MULTI_OUTPUT["TunedThresholdClassifierCV"] == ("classification-binary",)
+
+
+def test_hand_catalogue_records_coverage_of_what_it_dumped_and_why_not_the_rest(tmp_path):
+    from sklearn.utils import all_estimators
+
+    entries = catalogue.select(catalogue.entries(), SMALL)
+    listed = set(n for n, _ in all_estimators())
+    assert set(catalogue.COVERAGE) == listed
+    assert catalogue.COVERAGE["GaussianMixture"] == catalogue.HAND_ONLY
+    coverage = dump.run(str(tmp_path), "test-host", entries, progress=None)["coverage"]
+    dumped = sorted(n for n, why in coverage["classes"].items() if why == "covered")
+    assert dumped == ["KMeans", "LogisticRegression", "OneHotEncoder", "TfidfVectorizer"]
+    assert coverage["all"] == len(listed) and coverage["covered"] == 4
+    # A hand-written class the selection left out says so, not "covered".
+    assert coverage["classes"]["PCA"].startswith("no entry of this class was dumped")
+    assert coverage["classes"]["GaussianMixture"] == catalogue.HAND_ONLY
+    assert all(coverage["classes"].values())

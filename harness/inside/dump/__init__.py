@@ -175,13 +175,24 @@ def run(out_dir, producer, entries, fmts=schema.FORMATS, progress=sys.stderr):
     return manifest
 
 
+_NOT_DUMPED = "no entry of this class was dumped: this matrix's [estimators] leaves it out, or its entry failed"
+
+
 def _coverage(records):
     """{"all", "covered", "classes": {name: "covered" | reason}} over all_estimators(): a class is
-    covered by a hand-written entry or by a discovered one that was fitted and dumped."""
+    covered when an entry of its class was fitted and dumped; otherwise the reason is discovery's,
+    the entry's own, or that this matrix's selection left it out."""
     classes = dict(catalogue.COVERAGE)
-    for rec in records:
-        if rec.get("discovered") and rec["name"] in classes:
-            classes[rec["name"]] = "covered" if rec.get("status") == schema.DUMP_OK else rec.get("reason") or "dump failed"
+    dumped = set(rec["class"].rsplit(".", 1)[-1] for rec in records
+                 if rec.get("status") == schema.DUMP_OK and rec.get("class"))
+    named = dict((rec["name"], rec) for rec in records)
+    for name, why in list(classes.items()):
+        if name in dumped:
+            classes[name] = "covered"
+        elif why in ("covered", "discovered"):
+            rec = named.get(name)
+            classes[name] = ((rec.get("reason") or (rec.get("error") or {}).get("message") or "dump failed")
+                             if rec else _NOT_DUMPED)
     return {"all": len(classes), "covered": sum(1 for v in classes.values() if v == "covered"), "classes": classes}
 
 
