@@ -40,6 +40,8 @@ ROW_COLUMNS = (
     Column("wc", ("status", "max_abs"), "rows of warning cells whose predictions were only close"),
     Column("ch", ("status",), "a letter per row against the previous run: b(reakage), f(ix), s(till), ."),
 )
+# Columns the report model builds apart (a string of letters, a list of rows), not one value per row.
+BUILT_APART = ("s", "ch", "wc")
 # Per environment and per estimator rather than per row.
 TABLE_COLUMNS = (
     Column("estFam", ("family",), "the family index of each entry of data.est"),

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..results import file as results_file
-from .columns import PAGE_DATA_VERSION, ROW_COLUMNS, SPARSE, sparse
+from .columns import BUILT_APART, PAGE_DATA_VERSION, ROW_COLUMNS, SPARSE, sparse
 from .rows import NEW, UNCOMPARED, Pass, Previous, classify, previous_of
 from .texts import BAD, PENDING, RANK, STATUSES, compact, first_line, predictions_of
 from ..config.env_ids import parse_id
@@ -208,8 +208,7 @@ def finish(header, seen):
                                                      fmt_index[rows[i].format], est_index[rows[i].estimator]))
 
     strings, wsets, knowns = _Table(), _Table(), _Table()
-    # s, ch and wc are built apart: a string of letters each, and a list of rows.
-    col = {c.key: [] for c in ROW_COLUMNS if c.key not in ("s", "ch", "wc")}
+    col = {c.key: [] for c in ROW_COLUMNS if c.key not in BUILT_APART}
     status_chars, change_chars, close_warnings = [], [], []
     groups = {"p": [], "c": [], "f": [], "s": []}
     totals, by_format = Counter(), {f: Counter() for f in formats}
