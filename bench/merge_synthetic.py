@@ -1,6 +1,7 @@
 """A synthetic run tree of N cells (manifests, build and dump outcomes, every consumer's cells
 file, the last run's results), then its merge and report in a process of their own, timed, with
-that process's peak memory: python bench/merge_synthetic.py [N ...] [--keep DIR]
+that process's peak memory: python bench/merge_synthetic.py [N ...] [--keep DIR]; with --collector K,
+K pairs of merges of one tree, Python's cycle collector left on against paused (as the merge does).
 
 The cells and their outcomes are report_synthetic's; here they arrive as the load stage leaves
 them, so the figure is the whole of `python -m harness report` on a tree of that size.
@@ -8,8 +9,10 @@ them, so the figure is the whole of `python -m harness report` on a tree of that
 
 import argparse
 import dataclasses
+import contextlib
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -92,10 +95,12 @@ def write_tree(root, n_cells, seed=0):
     return matrix
 
 
-def _child(root):
+def _child(root, collector_on=False):
     """The measured part: the merge and the report of the tree, as `python -m harness report` does."""
     from harness.report import collect, render
 
+    if collector_on:  # the merge as it was before it paused the collector
+        collect.collector_paused = contextlib.nullcontext
     matrix = matrix_of(json.loads((Path(root) / "matrix.json").read_text()))
     tree = RunTree(Path(root) / "synthetic")
     start = time.perf_counter()
@@ -121,15 +126,44 @@ def measure(n_cells, keep=None):
         return figures
 
 
+def collector_pairs(n_cells, pairs):
+    """[(merge seconds with the collector on, paused)] of copies of one tree of about n_cells cells."""
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        pristine = Path(tmp) / "pristine"
+        write_tree(pristine, n_cells)
+        for _ in range(pairs):
+            pair = []
+            for flag in (["--collector-on"], []):
+                run = Path(tmp) / "run"
+                shutil.rmtree(run, ignore_errors=True)
+                shutil.copytree(pristine, run)
+                done = subprocess.run([sys.executable, __file__, "--child", str(run), *flag], check=True,
+                                      capture_output=True, text=True).stdout
+                pair.append(json.loads(done.splitlines()[-1])["merge"])
+            out.append(tuple(pair))
+    return out
+
+
 def main(argv=None):
     """Build, merge and render synthetic trees; print time, peak memory and file sizes."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sizes", nargs="*", type=int, default=[100_000])
     parser.add_argument("--keep", help="write the trees under this folder instead of a temporary one")
+    parser.add_argument("--collector", type=int, metavar="K", help="K pairs: the cycle collector on against paused")
     parser.add_argument("--child", nargs=1, help=argparse.SUPPRESS)
+    parser.add_argument("--collector-on", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        return _child(args.child[0])
+        return _child(args.child[0], args.collector_on)
+    if args.collector:
+        for size in args.sizes:
+            pairs = collector_pairs(size, args.collector)
+            for on, paused in pairs:
+                print(f"{size:>8} cells  merge, collector on {on:5.1f} s  paused {paused:5.1f} s  ratio {paused / on:.2f}")
+            ons, pauses = sorted(p[0] for p in pairs), sorted(p[1] for p in pairs)
+            print(f"median ratio {pauses[len(pauses) // 2] / ons[len(ons) // 2]:.2f}")
+        return None
     for size in args.sizes:
         r = measure(size, args.keep)
         files = ", ".join(f"{name} {mb:.1f} MB" for name, mb in r["files_mb"].items())

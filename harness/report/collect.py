@@ -14,7 +14,7 @@ from ..results import proof, file as results_file
 from ..config.checks import FAILING
 from ..core.errors import ResultsSchemaError
 from . import model as report_model
-from .rows import Pass, cell_id, previous_from, previous_of, since_of
+from .rows import Pass, cell_id, collector_paused, previous_from, previous_of, since_of
 from ..stages.tree import inside_hash
 from ..results.file import RESULTS_SCHEMA
 from ..core.untrusted import UntrustedInput, load_manifest
@@ -171,6 +171,11 @@ def write_results(matrix, tree, locks, model=False):
     keeping the previous results for "what changed"; returns {"cells": count, "proof": {...}},
     with model=True also "model": the report's view model made in the same pass (None when the
     report must compare with older results than the pass did, and so read the files)."""
+    with collector_paused():
+        return _write_results(matrix, tree, locks, model)
+
+
+def _write_results(matrix, tree, locks, model):
     producers = dumped_producers(matrix, tree)
     header = {
         "schema": RESULTS_SCHEMA,

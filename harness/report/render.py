@@ -1,6 +1,5 @@
 """Render a run's results.json.gz into a self-contained index.html and a summary.md for CI step summaries."""
 
-import gc
 import hashlib
 import json
 import math
@@ -13,6 +12,7 @@ import jinja2
 import markupsafe
 
 from . import model as report_model
+from .rows import collector_paused
 from ..results import file as results_file
 from ..core.errors import ResultsSchemaError
 from ..core.untrusted import md_code, md_text
@@ -77,13 +77,8 @@ def render(run_dir, previous=None, model=None):
     run_dir/previous-results.json.gz when it exists. model: the view model the merge made of
     those same files as it wrote them (collect.write_results), so that neither is read again.
     """
-    enabled = gc.isenabled()
-    gc.disable()  # 100k records allocate millions of objects none of which form cycles
-    try:
+    with collector_paused():
         return _render(Path(run_dir), previous, model)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _render(run_dir, previous, model):

@@ -1,6 +1,8 @@
 """One pass over a run's cells: a small row per cell for the page's grids, and the tallies the
 report shows, so that a million cells are read one at a time and never held as records."""
 
+import contextlib
+import gc
 from typing import NamedTuple
 
 from ..results import canaries, causes
@@ -10,6 +12,19 @@ from .texts import OK, BAD, RANK, calls_text, diff_of, error_text, first_line, w
 
 NEW = object()          # Row.was of a cell the previous run did not have
 UNCOMPARED = object()   # Row.was when there is no previous run, or for producer-side n/a
+
+
+@contextlib.contextmanager
+def collector_paused():
+    """Python's cycle collector off for a pass over the cells: they allocate millions of objects,
+    none of which form cycles, and each full collection would walk every row held so far."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class Row(NamedTuple):
