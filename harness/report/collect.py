@@ -38,7 +38,7 @@ def environment_records(matrix, tree, locks):
     for env in matrix.envs:
         lock = by_lock.get(env.id)
         dump = tree.load_status("dump", env.id)
-        _, refused, problems = manifest_state(tree, env.id)
+        manifest, refused, problems = manifest_state(tree, env.id)
         if refused:
             dump = dict(dump or {"env_id": env.id}, ok=False, error=f"manifest refused: {refused}")
         record = {
@@ -50,7 +50,7 @@ def environment_records(matrix, tree, locks):
             "build": tree.load_status("build", env.id),
             "dump": dump,
         }
-        coverage = _coverage((manifest_state(tree, env.id)[0] or {}).get("coverage"))
+        coverage = _coverage((manifest or {}).get("coverage"))
         if coverage:
             record["coverage"] = coverage
         if problems:  # entries of the manifest that cost only their own cells
