@@ -36,6 +36,20 @@ def inside_hash(stage="load"):
     return digest.hexdigest()[:16]
 
 
+# What an up-to-date check says of itself (it found the image or dump made, in no time), not of the outcome.
+_OF_THE_CHECK = ("cached", "seconds", "log_tail")
+
+
+def _same_outcome(recorded, record):
+    """Whether a stage's new record says what the recorded one says: the same record, or an
+    up-to-date check (cached) of the outcome recorded when it was made, which stays, with the
+    time it took: the first run after a cold one must find the merge current too."""
+    if recorded == record:
+        return True
+    return bool(record.get("cached") and isinstance(recorded, dict) and recorded.get("ok") and record.get("ok")
+                and all(recorded.get(k) == v for k, v in record.items() if k not in _OF_THE_CHECK))
+
+
 @dataclass(frozen=True)
 class RunTree:
     """Paths under reports/<run>/."""
@@ -128,7 +142,7 @@ class RunTree:
         leaves the file as it is, so that a run with nothing changed finds the merge current."""
         path = self.status(stage, record["env_id"])
         try:
-            if read_status(path) == json.loads(json.dumps(record)):
+            if _same_outcome(read_status(path), json.loads(json.dumps(record))):
                 return
         except (OSError, ValueError):  # UntrustedInput among them: written anew
             pass

@@ -111,6 +111,33 @@ def test_the_same_stage_outcome_again_leaves_its_status_file_alone(tmp_path):
     assert tree.load_status("build", "e")["ok"] is False
 
 
+def test_an_up_to_date_check_keeps_the_outcome_it_found_so_the_run_after_a_cold_one_merges_nothing(tmp_path):
+    # The cold run records "built in 55 s"; the next run finds the image made (cached, 0 s): the
+    # same outcome, so the status file, a merge input, stays with the time the build took.
+    from harness.envs.images import Built
+    from harness.stages.dump import Dumped
+    from harness.stages.tree import RunTree
+
+    tree = RunTree(tmp_path / "tree")
+    built = Built("e", True, "img:1", seconds=55.2, log_tail=("Successfully built",), runtime=(("OMP", "1"),))
+    tree.save_status("build", built.to_json())
+    tree.save_status("dump", Dumped("e", True, seconds=7.1, artifacts=695).to_json())
+    before = [tree.status(stage, "e").stat().st_mtime_ns for stage in ("build", "dump")]
+    tree.save_status("build", Built("e", True, "img:1", cached=True, runtime=(("OMP", "1"),)).to_json())
+    tree.save_status("dump", Dumped("e", True, cached=True, artifacts=695).to_json())
+    assert [tree.status(stage, "e").stat().st_mtime_ns for stage in ("build", "dump")] == before
+    assert tree.load_status("build", "e")["seconds"] == 55.2
+    # Another image, other runtime variables or another artifact count is another outcome.
+    for other in (Built("e", True, "img:2", cached=True, runtime=(("OMP", "1"),)), Built("e", True, "img:1", cached=True)):
+        tree.save_status("build", other.to_json())
+        assert tree.load_status("build", "e") == other.to_json()
+    tree.save_status("dump", Dumped("e", True, cached=True, artifacts=694).to_json())
+    assert tree.load_status("dump", "e")["artifacts"] == 694
+    # A failed check is never taken for the recorded success.
+    tree.save_status("dump", Dumped("e", False, cached=True, artifacts=694, error="damaged").to_json())
+    assert tree.load_status("dump", "e")["ok"] is False
+
+
 def test_the_merge_keeps_the_last_results_as_previous_only_when_outcomes_changed(tmp_path):
     from harness.results import file as results_file
 
