@@ -123,14 +123,10 @@ class Status(object):
     )
 
 
-# The only packages whose types a consumer trusts when skops asks: the stack under test (pandas
-# with it: an estimator fitted on a DataFrame keeps an Index of its column names). Anything else
-# an artifact names (builtins.eval, posix.system) is refused unloaded, whatever the producer's
-# manifest claims, since that manifest travels with the artifact; the policy's exact names apply too.
-TRUSTED_ROOTS = ("sklearn", "numpy", "scipy", "pandas")
-# Builtins trusted by exact name: the type of an object-dtype Index's values, which skops 0.10
-# names for a DataFrame fitted by scikit-learn 0.24 (no builtin that calls or imports anything).
-TRUSTED_BUILTINS = ("builtins.object",)
+# The only packages whose types a consumer trusts when skops asks: the stack under test.
+# Anything else an artifact names (builtins.eval, posix.system) is refused unloaded, whatever
+# the producer's manifest claims, since that manifest travels with the artifact.
+TRUSTED_ROOTS = ("sklearn", "numpy", "scipy")
 
 
 def rank(status):

@@ -13,7 +13,7 @@ import numpy as np
 from .. import calls
 from . import isolate, onnx_check
 from ..compat import version_tuple
-from ..schema import FORMATS, TRUSTED_BUILTINS, TRUSTED_ROOTS
+from ..schema import FORMATS, TRUSTED_ROOTS
 
 # The module each format needs, besides pickle itself; missing means the cell is n/a.
 LIBRARY = {"joblib": "joblib", "joblib-z": "joblib", "cloudpickle": "cloudpickle",
@@ -77,11 +77,6 @@ class Refused(Exception):
         self.types = list(types)
 
 
-def _of_trusted_root(name):
-    """Whether a type name lies in a package the consumer may trust at all (the policy still names it exactly)."""
-    return name.split(".")[0] in TRUSTED_ROOTS or name in TRUSTED_BUILTINS
-
-
 def _load_skops(path, trusted_types):
     """skops.io.load across 0.3-0.16, trusting exactly the types of trusted_types; returns
     (model, the types passed as trusted)."""
@@ -91,7 +86,7 @@ def _load_skops(path, trusted_types):
     if "trusted" not in inspect.signature(sio.load).parameters:  # < 0.3: no audit, no load
         raise Refused(["every type"], "skops %s cannot audit a file" % skops.__version__)
     found = sorted(set(_untrusted_types(sio, path)))
-    refused = [t for t in found if t not in trusted_types or not _of_trusted_root(t)]
+    refused = [t for t in found if t not in trusted_types or t.split(".")[0] not in TRUSTED_ROOTS]
     if refused:
         raise Refused(refused)
     if version_tuple(skops.__version__) >= (0, 10, 0):
