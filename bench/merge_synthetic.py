@@ -8,8 +8,8 @@ them, so the figure is the whole of `python -m harness report` on a tree of that
 """
 
 import argparse
-import dataclasses
 import contextlib
+import dataclasses
 import json
 import resource
 import shutil
@@ -126,14 +126,19 @@ def _own_peak_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _run_child(root, *flags):
+    """The figures _child prints, measured in a process of its own on the tree under root."""
+    out = subprocess.run([sys.executable, __file__, "--child", str(root), *flags], check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out.splitlines()[-1])
+
+
 def measure(n_cells, keep=None):
     """{"cells", "merge", "render", "peak_mb", "files_mb"} of a tree of about n_cells cells."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(keep or tmp) / f"merge-{n_cells}"
         write_tree(root, n_cells)
-        out = subprocess.run([sys.executable, __file__, "--child", str(root)], check=True,
-                             capture_output=True, text=True).stdout
-        figures = json.loads(out.splitlines()[-1])
+        figures = _run_child(root)
         tree = root / "synthetic"
         figures["files_mb"] = {name: (tree / name).stat().st_size / 1e6 for name in
                                (results_file.NAME, results_file.PREVIOUS, results_file.PARQUET, "index.html")}
@@ -152,9 +157,7 @@ def collector_pairs(n_cells, pairs):
                 run = Path(tmp) / "run"
                 shutil.rmtree(run, ignore_errors=True)
                 shutil.copytree(pristine, run)
-                done = subprocess.run([sys.executable, __file__, "--child", str(run), *flag], check=True,
-                                      capture_output=True, text=True).stdout
-                pair.append(json.loads(done.splitlines()[-1])["merge"])
+                pair.append(_run_child(run, *flag)["merge"])
             out.append(tuple(pair))
     return out
 
