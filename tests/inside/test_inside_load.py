@@ -313,7 +313,9 @@ def test_old_dump_loads_here_with_version_warnings(tmp_path, old_venv):
     # Control: the old environment (Python 3.9, scikit-learn 0.24) reads its own dump.
     proc, by_key, _ = run_load(tmp_path, artdir, cells, python=OLD_VENV, name="old.jsonl")
     assert proc.returncode == 0, proc.stderr
-    assert set(r["status"] for r in by_key.values()) == {"identical"}
+    # A single row goes through BLAS's vector kernels, which depend on the input's alignment: its
+    # calls may come out 1 ulp apart between the dump and a reload (close), as the controls allow.
+    assert set(r["status"] for r in by_key.values()) <= {"identical", "close"}
     proc, by_key, _ = run_load(tmp_path, artdir, cells, name="new.jsonl")
     assert proc.returncode == 0, proc.stderr
     for rec in by_key.values():
