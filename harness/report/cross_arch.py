@@ -49,6 +49,18 @@ class Tally:
             entry["broken"].append({"estimator": cell.get("estimator"), "status": status,
                                     "cause": causes.cause(cell) or status})
 
+    def state(self):
+        """The table as JSON values (the merge keeps a block's with the block)."""
+        return [[list(key), list(entry["counts"].items()), entry["broken"]] for key, entry in self._table.items()]
+
+    def absorb(self, state):
+        """Add another tally's state."""
+        for key, counts, broken in state:
+            entry = self._table[tuple(key)]
+            for status, count in counts:
+                entry["counts"][status] += count
+            entry["broken"].extend(broken)
+
     def result(self):
         """[{producer, consumer, words, format, counts, broken}] for every producer->consumer of twins."""
         out = []

@@ -50,6 +50,7 @@ class Previous(NamedTuple):
 
     generated: str
     before: dict
+    merge: str = ""   # the id of the merge that wrote them (its blocks are kept while it is the baseline)
 
 
 def cell_id(record):
@@ -63,18 +64,18 @@ def previous_of(results):
         for cell in results.get("cells") or ():
             if isinstance(cell, dict):
                 yield cell_id(cell), cell.get("status"), cell.get("since")
-    return previous_from(results.get("generated"), outcomes())
+    return previous_from(results.get("generated"), outcomes(), results.get("merge"))
 
 
-def previous_from(generated, outcomes):
-    """The Previous of a run made then, from its cells' (cell id, status, since)."""
+def previous_from(generated, outcomes, merge=None):
+    """The Previous of a run made then (by that merge), from its cells' (cell id, status, since)."""
     memo, before = {}, {}
     for ident, status, since in outcomes:
         try:  # the file comes from anywhere: a cell whose names are not strings identifies nothing
             before[tuple(memo.setdefault(v, v) for v in ident)] = (status, since)
         except TypeError:
             continue
-    return Previous(str(generated or ""), before)
+    return Previous(str(generated or ""), before, merge if isinstance(merge, str) else "")
 
 
 def since_of(record, before, generated, previous_generated):
@@ -103,7 +104,9 @@ def classify(before, now):
 class Pass:
     """Rows and tallies of the cells added one by one, then of the producer-side n/a."""
 
-    def __init__(self, generated, previous=None):
+    COUNTERS = ("typed", "type_changed", "refits", "refits_differ", "matched_kept")
+
+    def __init__(self, generated, previous=None, memo=None):
         self.generated, self.previous = generated, previous
         self.rows = []
         self.ids = {}           # every environment id a cell names, in order
@@ -116,7 +119,13 @@ class Pass:
         self.type_changed = 0   # cells whose type_changes list is not empty (summary.md)
         self.refits = self.refits_differ = 0
         self.matched = set()    # previous cells this run has too
-        self._memo = {}
+        self.matched_kept = 0   # and those of blocks kept whole (all of them were in the previous run)
+        self._memo = {} if memo is None else memo
+
+    @property
+    def memo(self):
+        """The pass's shared strings, for the passes of its blocks."""
+        return self._memo
 
     def _same(self, value):
         """One object per distinct string: a million rows share a few thousand texts."""
@@ -126,9 +135,9 @@ class Pass:
             return value
 
     def add(self, record):
-        """Take one cell of the results."""
+        """Take one cell of the results; its Row, or None (a canary)."""
         if not isinstance(record, dict):
-            return
+            return None
         for env_id in (record.get("producer"), record.get("consumer")):
             if env_id and isinstance(env_id, str):
                 self.ids.setdefault(env_id)
@@ -145,11 +154,11 @@ class Pass:
                 "expected": str(expected.get("status")) + (" with a type change" if expected.get("type_change") else ""),
                 "problem": canaries.verdict(record), "error": error_text(record)})
         if record.get("canary"):
-            return  # canaries have a table of their own
+            return None  # canaries have a table of their own
         if "type_changes" in record and "canary" not in record:
             self.typed += 1
         self.causes.add(record)
-        self._row(record, False)
+        return self._row(record, False)
 
     def add_na(self, na, consumers):
         """Take one producer-side n/a: a row for each consumer."""
@@ -180,12 +189,50 @@ class Pass:
             if before is not None:
                 self.matched.add(ident)
         max_abs, max_rel = diff_of(record)
-        self.rows.append(Row(
+        row = Row(
             same(record.get("producer")), same(record.get("consumer")), fmt, estimator, record["status"],
             max_abs, max_rel, same(tuple(warnings_of(record))), error_text(record), same(calls_text(record)),
-            known, same(since_of(record, before, self.generated, self.previous and self.previous.generated)), was))
+            known, same(since_of(record, before, self.generated, self.previous and self.previous.generated)), was)
+        self.rows.append(row)
+        return row
+
+    def state(self):
+        """All but the rows, as JSON values (the merge keeps a block's with the block)."""
+        return {"ids": list(self.ids), "estimators": list(self.estimators.items()), "formats": list(self.formats),
+                "canaries": self.canaries, "causes": self.causes.state(), "twins": self.twins.state(),
+                **{name: getattr(self, name) for name in self.COUNTERS}}
+
+    def absorb(self, other):
+        """Take the cells of another pass (a block's, coming after this one's cells)."""
+        self.rows.extend(other.rows)
+        self.matched |= other.matched
+        self.absorb_state(other.state())
+
+    def absorb_state(self, state):
+        """Take the tallies of a block's pass (its state()) without its rows."""
+        for env_id in state["ids"]:
+            self.ids.setdefault(env_id)
+        for name, family in state["estimators"]:
+            self.estimators.setdefault(self._same(name), family)
+        for fmt in state["formats"]:
+            self.formats.setdefault(self._same(fmt))
+        self.canaries.extend(state["canaries"])
+        self.causes.absorb(state["causes"])
+        self.twins.absorb(state["twins"])
+        for name in self.COUNTERS:
+            setattr(self, name, getattr(self, name) + state[name])
+
+    def add_kept(self, rows, state):
+        """Take a block kept whole from the last merge: its rows (their was: the cell's status then,
+        which is its status now) and its tallies."""
+        same = self._same
+        for (producer, consumer, fmt, estimator, status, max_abs, max_rel, warns, error, calls, known, since,
+             was) in rows:
+            self.rows.append(Row(same(producer), same(consumer), same(fmt), same(estimator), same(status), max_abs,
+                                 max_rel, same(warns), error, same(calls), same(known), same(since), same(was)))
+        self.absorb_state(dict(state, matched_kept=state["matched_kept"] + len(rows)))
 
     @property
     def gone(self):
         """Cells of the previous run that this one does not have."""
-        return len(self.previous.before) - len(self.matched) if self.previous is not None else 0
+        return len(self.previous.before) - len(self.matched) - self.matched_kept if self.previous is not None else 0

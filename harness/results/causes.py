@@ -21,6 +21,7 @@ _RULES = (
     (re.compile(r"__setstate__\(\) (?:takes|missing)"), "__setstate__ signature changed"),
     (re.compile(r"Buffer dtype mismatch, expected '([^']+)' but got '([^']+)'"), "buffer dtype {1} where {0} is expected"),
 )
+MAX_ESTIMATORS = 6  # estimators a cause names
 _NUMBERS = re.compile(r"\b\d+(\.\d+)*\b")
 
 
@@ -62,17 +63,40 @@ class Tally:
         why = cause(record)
         if why is None:
             return
-        g = self._groups.get(why)
-        if g is None:
-            g = self._groups[why] = {"cause": why, "cells": 0, "known": 0, "p": set(), "c": set(), "formats": set(),
-                                     "estimators": set()}
+        g = self._group(why)
         g["cells"] += 1
         g["known"] += 1 if record.get("known") else 0
         g["p"].add(record.get("producer"))
         g["c"].add(record.get("consumer"))
         g["formats"].add(str(record.get("format")))
-        if len(g["estimators"]) < 6:
-            g["estimators"].add(str(record.get("estimator")))
+        if len(g["estimators"]) < MAX_ESTIMATORS:
+            g["estimators"].setdefault(str(record.get("estimator")))  # the first ones met, in order
+
+    def _group(self, why):
+        g = self._groups.get(why)
+        if g is None:
+            g = self._groups[why] = {"cause": why, "cells": 0, "known": 0, "p": set(), "c": set(), "formats": set(),
+                                     "estimators": {}}
+        return g
+
+    def state(self):
+        """The groups as JSON values (the merge keeps a block's with the block)."""
+        return [{k: sorted(v, key=str) if isinstance(v, set) else list(v) if isinstance(v, dict) else v
+                 for k, v in g.items()} for g in self._groups.values()]
+
+    def absorb(self, state):
+        """Add another tally's state (of cells that come after this one's): the same groups as one
+        tally of all the cells."""
+        for other in state:
+            g = self._group(other["cause"])
+            g["cells"] += other["cells"]
+            g["known"] += other["known"]
+            for name in ("p", "c", "formats"):
+                g[name].update(other[name])
+            for estimator in other["estimators"]:
+                if len(g["estimators"]) >= MAX_ESTIMATORS:
+                    break
+                g["estimators"].setdefault(estimator)
 
     def result(self, sklearn_of):
         """[{cause, cells, producers: (low, high), consumers: (low, high), formats, estimators}] by

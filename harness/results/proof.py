@@ -46,6 +46,22 @@ class Tally:
                     error = record.get("error") if isinstance(record.get("error"), dict) else {}
                     self.failed_controls.append(dict(_where(record), problem=str(error.get("message") or "")[:200]))
 
+    STATE = ("canary_total", "canary_done", "control_total", "control_done", "cells", "failed_canaries",
+             "failed_controls", "not_controls")
+
+    def state(self):
+        """The tally as JSON values (the merge keeps a block's with the block)."""
+        return {name: getattr(self, name) for name in self.STATE}
+
+    def absorb(self, state):
+        """Add another tally's state (of cells that come after this one's)."""
+        for name in self.STATE[:5]:
+            setattr(self, name, getattr(self, name) + state[name])
+        self.failed_canaries += state["failed_canaries"]
+        self.failed_controls += state["failed_controls"]
+        for status, count in state["not_controls"].items():
+            self.not_controls[status] = self.not_controls.get(status, 0) + count
+
     def result(self):
         """{"ok", "canaries": {total, computed, failed: [...]}, "controls": {...}, "problems": [...]}."""
         problems = []
