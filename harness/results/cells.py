@@ -100,9 +100,16 @@ _BATCH = 1000  # complete lines parsed as one JSON array (a line that spoils it 
 def read_results(path):
     """{key: record} from a consumer's JSONL file; a partial last line (a killed run), an oversized
     one or one that is no JSON record is ignored."""
-    out, batch = {}, []
+    return read_results_from(path)[0]
+
+
+def read_results_from(path, start=0):
+    """({key: record}, end) of the lines of a consumer's JSONL file from byte start on, as
+    read_results reads them; end is where its complete lines end (what a later read starts from)."""
+    out, batch, end = {}, [], start
     try:
         with open(path, "rb") as handle:
+            handle.seek(start)
             while True:
                 raw = handle.readline(MAX_LINE + 1)
                 if not raw:
@@ -112,7 +119,9 @@ def read_results(path):
                         break  # the partial tail of a killed run
                     while raw and not raw.endswith(b"\n"):  # skip the rest of an oversized line
                         raw = handle.readline(MAX_LINE + 1)
+                    end = handle.tell()
                     continue
+                end += len(raw)
                 batch.append(raw)
                 if len(batch) >= _BATCH:
                     _keep(out, _parsed(batch))
@@ -120,7 +129,7 @@ def read_results(path):
     except FileNotFoundError:
         pass
     _keep(out, _parsed(batch))
-    return out
+    return out, end
 
 
 def _parsed(lines):

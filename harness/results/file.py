@@ -7,14 +7,15 @@ JSON document laid out in lines: the header (every field but the cells), then on
 so that the merge writes and the report reads a million cells one at a time.
 """
 
-import gzip
 import io
 import json
 import os
 import shutil
+import struct
 import tempfile
 import zlib
 from pathlib import Path
+from typing import NamedTuple
 
 from ..core.untrusted import MAX_DEPTH, RESULTS_MAX, UntrustedInput, loads_bounded, read_bytes_bounded
 
@@ -63,17 +64,72 @@ class _Atomic:
         Path(self.tmp).unlink(missing_ok=True)
 
 
-def _gzip(raw):
-    """A gzip stream into raw: level 6, no file name and mtime 0 (the bytes depend on the content alone)."""
-    return gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=6, mtime=0)
+class Segment(NamedTuple):
+    """Cells' text as raw deflate ending on a byte boundary (a sync flush): segments compressed
+    apart follow each other in one gzip member, as pigz writes them."""
+
+    data: bytes
+    crc: int      # CRC-32 of the text
+    size: int     # bytes of the text
+    cells: int
+
+
+def segment(texts):
+    """The Segment of cell texts joined by ",\n"."""
+    text = ",\n".join(texts).encode("utf-8")
+    deflate = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return Segment(deflate.compress(text) + deflate.flush(zlib.Z_SYNC_FLUSH), zlib.crc32(text), len(text), len(texts))
+
+
+def _gf2_times(matrix, vector):
+    total, index = 0, 0
+    while vector:
+        if vector & 1:
+            total ^= matrix[index]
+        vector >>= 1
+        index += 1
+    return total
+
+
+def _gf2_square(matrix):
+    return [_gf2_times(matrix, row) for row in matrix]
+
+
+def _zero_operators():
+    """The operators that advance a CRC-32 over 2**k zero bytes, k = 0..63."""
+    bit = [0xEDB88320] + [1 << n for n in range(31)]  # over one zero bit
+    ops = [_gf2_square(_gf2_square(_gf2_square(bit)))]
+    while len(ops) < 64:
+        ops.append(_gf2_square(ops[-1]))
+    return ops
+
+
+_ZERO_OPS = []
+
+
+def crc32_combine(crc1, crc2, len2):
+    """The CRC-32 of a text made of one with crc1 and one of len2 bytes with crc2 (zlib's
+    crc32_combine, which Python's zlib does not offer)."""
+    if not _ZERO_OPS:
+        _ZERO_OPS.extend(_zero_operators())
+    k = 0
+    while len2 > 0:
+        if len2 & 1:
+            crc1 = _gf2_times(_ZERO_OPS[k], crc1)
+        len2 >>= 1
+        k += 1
+    return crc1 ^ crc2
+
+
+_GZIP_HEAD = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, mtime 0, unknown OS
 
 
 class Writer:
     """results.json.gz written as the cells come. The header goes first in the file but is written
-    at close(), so fields computed from the cells may join the header dict until then: the cells'
-    text waits in a temporary file and is compressed behind the header at close, into one gzip
-    member (the same bytes as gzip.compress of the whole text). A reader sees the old file until
-    close(), never half of the new one."""
+    at close(), so fields computed from the cells may join the header dict until then: the cells
+    wait in a temporary file as deflate segments (a block kept from the last merge is its segment,
+    copied), and at close the header's segment, then theirs, go into one gzip member. A reader sees
+    the old file until close(), never half of the new one."""
 
     def __init__(self, path, header, raw=None):
         self.header, self.cells = header, 0
@@ -81,23 +137,50 @@ class Writer:
         if raw is None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._part = io.BytesIO() if raw is not None else tempfile.TemporaryFile(dir=Path(path).parent)
+        self._deflate = None  # the open stream of text added a cell at a time
+        self._crc, self._size = 0, 0
+
+    def _text(self, data):
+        if self._deflate is None:
+            self._deflate = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+        self._part.write(self._deflate.compress(data))
+        self._crc, self._size = zlib.crc32(data, self._crc), self._size + len(data)
+
+    def _end_text(self):
+        if self._deflate is not None:
+            self._part.write(self._deflate.flush(zlib.Z_SYNC_FLUSH))
+            self._deflate = None  # what follows must not refer back into this text
 
     def add(self, cell, text=None):
         """Append one cell (text: its dumps(), when the caller has it already)."""
-        self._part.write((("" if not self.cells else ",\n") + (text or dumps(cell))).encode("utf-8"))
+        self._text((("" if not self.cells else ",\n") + (text or dumps(cell))).encode("utf-8"))
         self.cells += 1
+
+    def add_segment(self, part):
+        """Append the cells of a Segment."""
+        if not part.cells:
+            return
+        if self.cells:
+            self._text(b",\n")
+        self._end_text()
+        self._part.write(part.data)
+        self._crc, self._size = crc32_combine(self._crc, part.crc, part.size), self._size + part.size
+        self.cells += part.cells
 
     def close(self):
         """Write the header, then the cells, and put the file in place."""
-        self._part.write(b"\n]}" if self.cells else b"]}")
+        self._text(b"\n]}" if self.cells else b"]}")
+        self._end_text()
+        head = segment([_head(self.header)])
         target = _Atomic(self._path) if self._raw is None else None
         try:
             raw = open(target.tmp, "wb") if target else self._raw
-            out = _gzip(raw)
-            out.write(_head(self.header).encode("utf-8"))
+            raw.write(_GZIP_HEAD + head.data)
             self._part.seek(0)
-            shutil.copyfileobj(self._part, out, 1 << 20)
-            out.close()
+            shutil.copyfileobj(self._part, raw, 1 << 20)
+            crc = crc32_combine(head.crc, self._crc, self._size)
+            raw.write(zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS).flush()  # the last, empty block
+                      + struct.pack("<II", crc, (head.size + self._size) & 0xFFFFFFFF))
             if target:
                 raw.close()
                 target.commit()
@@ -234,7 +317,8 @@ PARQUET_COLUMNS = ("key", "producer", "consumer", "estimator", "family", "format
 PARQUET_BATCH = 10_000  # rows a row group: a batch is held in memory, never the whole table
 
 
-def _row(cell, text):
+def parquet_row(cell, text):
+    """A cell's row of results.parquet (text: its dumps())."""
     err = cell.get("error") if isinstance(cell.get("error"), dict) else {}
     warnings = [f"{w.get('category')}: {w.get('message')}" for w in cell.get("warnings") or () if isinstance(w, dict)]
     number = [cell.get(k) if isinstance(cell.get(k), (int, float)) and not isinstance(cell.get(k), bool) else None
@@ -248,6 +332,12 @@ def _row(cell, text):
             canary.get("status"), text]
 
 
+def parquet_fields(pa):
+    """The (name, type) of each column of results.parquet."""
+    types = {"max_abs": pa.float64(), "max_rel": pa.float64(), "warnings": pa.list_(pa.string())}
+    return [(name, types.get(name, pa.string())) for name in PARQUET_COLUMNS]
+
+
 class ParquetWriter:
     """results.parquet written a row group at a time: one row per cell, the columns an analysis
     filters on, and the whole record as JSON text (zstd-compressed, strings dictionary-encoded)."""
@@ -257,21 +347,36 @@ class ParquetWriter:
         import pyarrow.parquet as pq
 
         self._pa = pa
-        types = {"max_abs": pa.float64(), "max_rel": pa.float64(), "warnings": pa.list_(pa.string())}
-        self._schema = pa.schema([(name, types.get(name, pa.string())) for name in PARQUET_COLUMNS],
-                                 metadata={"schema": str(RESULTS_SCHEMA), "matrix": str(header.get("matrix", "")),
+        self._schema = pa.schema(parquet_fields(pa), metadata={"schema": str(RESULTS_SCHEMA), "matrix": str(header.get("matrix", "")),
                                            "generated": str(header.get("generated", ""))})
         self._file = _Atomic(path)
         self._out = pq.ParquetWriter(self._file.tmp, self._schema, compression="zstd")
-        self._rows = []
+        self._rows, self._tables, self._table_rows = [], [], 0
 
-    def add(self, cell, text=None):
-        """Append one cell (text: its dumps(), when the caller has it already)."""
-        self._rows.append(_row(cell, text or dumps(cell)))
+    def add(self, cell, text=None, row=None):
+        """Append one cell (text: its dumps(), row: its parquet_row(), when the caller has them)."""
+        self._flush_tables()
+        self._rows.append(row or parquet_row(cell, text or dumps(cell)))
         if len(self._rows) >= PARQUET_BATCH:
             self._flush()
 
+    def add_table(self, table):
+        """Append the rows of an Arrow table with these columns and more (a block's)."""
+        if self._rows:
+            self._flush()
+        if table.num_rows:
+            self._tables.append(table.select(list(PARQUET_COLUMNS)).replace_schema_metadata(self._schema.metadata))
+            self._table_rows += table.num_rows
+            if self._table_rows >= PARQUET_BATCH:
+                self._flush_tables()
+
+    def _flush_tables(self):
+        if self._tables:
+            self._out.write_table(self._pa.concat_tables(self._tables))
+        self._tables, self._table_rows = [], 0
+
     def _flush(self):
+        self._flush_tables()
         columns = list(zip(*self._rows)) if self._rows else [()] * len(PARQUET_COLUMNS)
         self._out.write_table(self._pa.table({f.name: self._pa.array(list(values), type=f.type)
                                               for f, values in zip(self._schema, columns)}, schema=self._schema))
@@ -281,6 +386,7 @@ class ParquetWriter:
         """Write the last row group and put the file in place."""
         if self._rows:
             self._flush()
+        self._flush_tables()
         self._out.close()
         self._file.commit()
 
