@@ -215,6 +215,9 @@ class Run:
             return dict(last)
         self._skip_report = False
         merged = collect.write_results(self.matrix, self.tree, self.locks, model=True)
+        blocks = merged["blocks"]
+        say(f"merge: {blocks['kept']} blocks of cells (a consumer's from one producer) kept from the last merge, "
+            f"{blocks['made']} made from the load stage's lines")
         self._model = merged.pop("model")  # made in the merge's pass: the report reads no file again
         return dict(merged, fresh=True)
 

@@ -1,6 +1,7 @@
 """Merge a run's stages into results.json.gz and results.parquet: environments, dumps and every computed cell."""
 
 import datetime
+import functools
 import json
 import math
 import platform
@@ -13,7 +14,7 @@ from ..stages import load as loads
 from ..results import proof, file as results_file
 from ..config.checks import FAILING
 from ..core.errors import ResultsSchemaError
-from . import model as report_model
+from . import blocks, model as report_model
 from .rows import Pass, cell_id, collector_paused, previous_from, previous_of, since_of
 from ..stages.tree import inside_hash
 from ..results.file import RESULTS_SCHEMA
@@ -96,40 +97,62 @@ def iter_cells(matrix, tree, producers, known_counts=None):
     """The current record of every cell of every consumer (stale keys left out), one consumer's
     results file read at a time; known_counts, when given, receives how many cells each [[known]]
     entry explains, by index."""
-    inside = inside_hash()
-    families, scores = {}, {}
-    for producer in producers:
-        for est in (manifest_state(tree, producer)[0] or {}).get("estimators", []):
-            families[est["name"]] = est.get("family", "")
-            scores[(producer, est["name"])] = _cv_scores(est)
-    for env in matrix.envs:
-        env_id = env.id
-        built = tree.load_status("build", env_id)
-        if not built or not built.get("ok"):
-            continue
+    context = _Context(matrix, tree, producers)
+    for env_id, identity in context.consumers():
         records = cells_mod.read_all(tree.result_files(env_id))
-        identity = consumer_identity(built["tag"], built.get("runtime") or {})
-        for cell in cells_mod.cells_for(identity, producers, tree, matrix, inside, consumer=env_id):
-            record = records.get(cell.key)
-            if record is None:
-                record = pending(cell, env_id)
-            # The cell, not the line, says where the artifact came from (a copied line once kept
-            # its representative's producer).
-            record = dict(record, producer=cell.producer, estimator=cell.estimator, format=cell.format,
-                          consumer=env_id, family=families.get(cell.estimator, "canary" if cell.canary else ""))
-            cv = _cv_check(scores.get((cell.producer, cell.estimator)), scores.get((env_id, cell.estimator)))
-            if cv and cell.producer != env_id:
-                record["cv"] = cv
-            if cell.canary:
-                record["canary"] = {"status": cell.canary, "type_change": cell.canary_type_change}
-            elif record.get("status") in FAILING:
-                for index, known in enumerate(matrix.known):
-                    if known.matches(cell.producer, env_id, cell.format, cell.estimator) and known.explains(record):
-                        record["known"] = {"reason": known.reason, "link": known.link}
-                        if known_counts is not None:
-                            known_counts[index] = known_counts.get(index, 0) + 1
-                        break
-            yield record
+        for cell in cells_mod.cells_for(identity, producers, tree, matrix, context.inside, consumer=env_id):
+            yield context.record(records.get(cell.key), cell, env_id, known_counts)
+
+
+class _Context:
+    """What every cell's record draws on besides its own line: the producers' manifests (families,
+    cross-validation scores) and the matrix's [[known]] entries."""
+
+    def __init__(self, matrix, tree, producers):
+        self.matrix, self.tree, self.inside = matrix, tree, inside_hash()
+        self.families, self.scores, self.names = {}, {}, {}
+        for producer in producers:
+            estimators = (manifest_state(tree, producer)[0] or {}).get("estimators", [])
+            self.names[producer] = [est["name"] for est in estimators]
+            for est in estimators:
+                self.families[est["name"]] = est.get("family", "")
+                self.scores[(producer, est["name"])] = _cv_scores(est)
+
+    def consumers(self):
+        """(env id, consumer identity) of every environment whose image was built."""
+        for env in self.matrix.envs:
+            built = self.tree.load_status("build", env.id)
+            if built and built.get("ok"):
+                yield env.id, consumer_identity(built["tag"], built.get("runtime") or {})
+
+    def record(self, line, cell, env_id, known_counts=None):
+        """The record of a cell in a consumer from its results line (None: no load answered yet)."""
+        record = pending(cell, env_id) if line is None else line
+        # The cell, not the line, says where the artifact came from (a copied line once kept
+        # its representative's producer).
+        record = dict(record, producer=cell.producer, estimator=cell.estimator, format=cell.format,
+                      consumer=env_id, family=self.families.get(cell.estimator, "canary" if cell.canary else ""))
+        cv = _cv_check(self.scores.get((cell.producer, cell.estimator)), self.scores.get((env_id, cell.estimator)))
+        if cv and cell.producer != env_id:
+            record["cv"] = cv
+        if cell.canary:
+            record["canary"] = {"status": cell.canary, "type_change": cell.canary_type_change}
+        elif record.get("status") in FAILING:
+            for index, known in enumerate(self.matrix.known):
+                if known.matches(cell.producer, env_id, cell.format, cell.estimator) and known.explains(record):
+                    record["known"] = {"reason": known.reason, "link": known.link}
+                    if known_counts is not None:
+                        known_counts[index] = known_counts.get(index, 0) + 1
+                    break
+        return record
+
+    def fingerprint(self, env_id, identity, producer, code, manifests):
+        """What the records of (consumer, producer) are made of: blocks.fingerprint of it all."""
+        families = [(name, self.families.get(name, "")) for name in self.names.get(producer, ())]
+        return blocks.fingerprint(code, self.inside, RESULTS_SCHEMA, env_id, identity, producer,
+                                  manifests(producer), manifests(env_id), families,
+                                  [k.record() for k in self.matrix.known],
+                                  [self.matrix.tolerance_for(f).__dict__ for f in self.matrix.formats])
 
 
 def _cv_scores(est):
@@ -195,14 +218,19 @@ def _write_results(matrix, tree, locks, model):
     # refused now when of another schema either way.
     older = _previous(tree.previous_results_json, cells=previous is None)[0]
     baseline = previous or older
-    seen = Pass(header["generated"], baseline) if model else None
-    written = _merge(matrix, tree, producers, header, baseline, seen)
+    seen = Pass(header["generated"], baseline)
+    written, store = _merge(matrix, tree, producers, header, baseline, seen)
     rotated = previous is not None and written.outcomes != outcomes
     if rotated:
         # Rotate only when something changed: rerunning `report` must not compare a run with itself.
         tree.results_json.replace(tree.previous_results_json)
-    written.close()
-    merged = {"cells": written.cells, "proof": header["proof"]}
+    try:
+        written.close()
+    except BaseException:
+        store.abort()
+        raise
+    store.commit()
+    merged = {"cells": written.cells, "proof": header["proof"], "blocks": store.counts}
     if model:
         # The page compares with the results kept as previous: the pass's baseline unless they stayed.
         # The header as a reader of the file gets it (keys sorted, tuples as lists): the same page.
@@ -219,11 +247,12 @@ class _Written:
         self.parquet = results_file.ParquetWriter(tree.results_parquet, header)
         self.outcomes = Outcomes()
 
-    def add(self, record):
-        text = results_file.dumps(record)
-        self.json.add(record, text)
-        self.parquet.add(record, text)
-        self.outcomes.add(record)
+    def add_block(self, part, table):
+        """Take a block's cells: their results text (a Segment) and their Parquet rows."""
+        self.json.add_segment(part)
+        self.parquet.add_table(table)
+        for key, status in zip(table.column("key").to_pylist(), table.column("status").to_pylist()):
+            self.outcomes.add_pair(key, status)
 
     @property
     def cells(self):
@@ -238,30 +267,68 @@ class _Written:
         self.json.abort()
 
 
-def _merge(matrix, tree, producers, header, previous, seen=None):
-    """One pass over every cell into the results files (and seen, a rows.Pass, when given),
-    "since" carried from previous (a rows.Previous or None); header receives "known" and "proof"."""
+def _merge(matrix, tree, producers, header, previous, seen):
+    """One pass over every block of cells into the results files and seen (a rows.Pass), "since"
+    carried from previous (a rows.Previous or None); a block the last merge left unchanged is taken
+    whole. Header receives "merge", "known" and "proof"; returns (_Written, blocks.Store)."""
     counts, tally = {}, proof.Tally()
+    store = blocks.Store(tree.root, previous.merge if previous else "")
+    header["merge"] = store.id
     written = _Written(tree, header)
+    context = _Context(matrix, tree, producers)
+    manifests = functools.lru_cache(maxsize=None)(lambda env_id: blocks.file_sha(tree.manifest(env_id)))
     try:
-        for record in iter_cells(matrix, tree, producers, counts):
-            since = since_of(record, previous.before.get(cell_id(record)) if previous else None,
-                             header["generated"], previous.generated if previous else None)
-            if since:
-                record["since"] = since
-            else:
-                record.pop("since", None)
-            tally.add(record)
-            written.add(record)
-            if seen is not None:
-                seen.add(record)
+        for env_id, identity in context.consumers():
+            source = store.source(env_id, tree.result_files(env_id))
+            for producer in producers:
+                print_ = context.fingerprint(env_id, identity, producer, store.code, manifests)
+                entry = store.kept(env_id, producer, print_, source)
+                if entry is not None:
+                    part, table, rows, state = store.load(entry)
+                    written.add_block(part, table)
+                    seen.add_kept(rows, state["pass"])
+                    tally.absorb(state["proof"])
+                    _add_counts(counts, state["known"])
+                    continue
+                cells = cells_mod.cells_for(identity, [producer], tree, matrix, context.inside, consumer=env_id)
+                lines = source.records([cell.key for cell in cells])
+                block = store.fresh(env_id, producer, print_, header["generated"])
+                part, part_tally, part_counts = Pass(seen.generated, previous, memo=seen.memo), proof.Tally(), {}
+                for cell in cells:
+                    record = context.record(lines.get(cell.key), cell, env_id, part_counts)
+                    _date(record, previous, header["generated"])
+                    part_tally.add(record)
+                    text = results_file.dumps(record)
+                    block.add(record, text, results_file.parquet_row(record, text), part.add(record))
+                written.add_block(*block.finish({"pass": part.state(), "proof": part_tally.state(),
+                                                 "known": part_counts}))
+                seen.absorb(part)
+                tally.absorb(part_tally.state())
+                _add_counts(counts, part_counts)
     except BaseException:
         written.abort()
+        store.abort()
         raise
     # Each entry with the cells it explains: one that explains none is stale, and the report says so.
     header["known"] = [dict(k.record(), cells=counts.get(i, 0)) for i, k in enumerate(matrix.known)]
     header["proof"] = tally.result()
-    return written
+    return written, store
+
+
+def _date(record, previous, generated):
+    """Set or drop a cell's "since" from the previous run's outcome of it."""
+    since = since_of(record, previous.before.get(cell_id(record)) if previous else None,
+                     generated, previous.generated if previous else None)
+    if since:
+        record["since"] = since
+    else:
+        record.pop("since", None)
+
+
+def _add_counts(counts, more):
+    """Add a block's {known entry index: cells} (JSON keys are strings)."""
+    for index, count in more.items():
+        counts[int(index)] = counts.get(int(index), 0) + count
 
 
 class Outcomes:
@@ -320,7 +387,7 @@ def _previous_of_columns(header, batches, outcomes):
             for key, *ident, status, since in zip(*(batch[c] for c in results_file.OUTCOME_COLUMNS)):
                 outcomes.add_pair(key, status)
                 yield ident, status, since
-    return previous_from(header.get("generated"), rows_of())
+    return previous_from(header.get("generated"), rows_of(), header.get("merge"))
 
 
 def _unreadable(path, exc):

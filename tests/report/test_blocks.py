@@ -1,0 +1,124 @@
+"""A merge that keeps blocks from the last one writes what a merge that reads every cell writes."""
+
+import dataclasses
+import datetime
+import importlib.util
+import json
+import re
+import shutil
+import types
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from harness.report import blocks, collect, render
+from harness.results import file as results_file
+from harness.stages.tree import RunTree
+
+REPO = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location("merge_synthetic", REPO / "bench" / "merge_synthetic.py")
+synthetic = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(synthetic)
+
+
+def _at(monkeypatch, when):
+    """Merges from now on are dated when (two trees merged alike then say the same)."""
+    class Fixed(datetime.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime.datetime.fromisoformat(when)
+    monkeypatch.setattr(collect, "datetime", types.SimpleNamespace(datetime=Fixed, timezone=datetime.timezone))
+
+
+def _merge(matrix, root):
+    tree = RunTree(Path(root) / "synthetic")
+    merged = collect.write_results(matrix, tree, [], model=True)
+    render.render(tree.root, model=merged.pop("model"))
+    return merged, tree
+
+
+def _published(tree):
+    """What a merge and report published, but the merge's own id."""
+    header, cells = results_file.open_results(tree.results_json)
+    header.pop("merge")
+    page = re.sub(r"nonce(-|=\")[0-9a-f]+", "nonce", (tree.root / "index.html").read_text(encoding="utf-8"))
+    return header, list(cells), pq.read_table(tree.results_parquet).to_pylist(), page
+
+
+def _again_from_scratch(root, copy):
+    """A copy of a tree without its blocks: its next merge reads every cell."""
+    shutil.copytree(root, copy)
+    shutil.rmtree(Path(copy) / "synthetic" / blocks.FOLDER)
+    return copy
+
+
+@pytest.fixture
+def tree_root(tmp_path):
+    root = tmp_path / "kept"
+    return root, synthetic.write_tree(root, 8000, seed=3)
+
+
+def test_a_merge_with_nothing_changed_keeps_every_block_and_writes_the_same(tree_root, tmp_path, monkeypatch):
+    root, matrix = tree_root
+    _at(monkeypatch, "2026-12-01T10:00:00+00:00")
+    first, _ = _merge(matrix, root)
+    assert first["blocks"]["kept"] == 0 and first["blocks"]["made"] > 4
+    scratch = _again_from_scratch(root, tmp_path / "scratch")
+    _at(monkeypatch, "2026-12-02T10:00:00+00:00")
+    kept, kept_tree = _merge(matrix, root)
+    made, made_tree = _merge(matrix, scratch)
+    assert kept["blocks"] == {"kept": first["blocks"]["made"], "made": 0}
+    assert made["blocks"] == {"kept": 0, "made": first["blocks"]["made"]}
+    ours, theirs = _published(kept_tree), _published(made_tree)
+    assert ours[0] == theirs[0] and ours[1] == theirs[1] and ours[2] == theirs[2]
+    assert ours[3] == theirs[3]
+    # Failing cells new in the first merge have no "since" there; the second dates them to it.
+    dated = [c for c in ours[1] if c.get("since") == "2026-12-01T10:00:00+00:00"]
+    assert dated, "the synthetic tree has failing cells that were new in the first merge"
+
+
+def test_adding_an_environment_makes_only_its_row_and_column(tree_root, tmp_path, monkeypatch):
+    root, matrix = tree_root
+    producers = collect.dumped_producers(matrix, RunTree(root / "synthetic"))
+    added = producers[1]
+    smaller = dataclasses.replace(matrix, envs=tuple(e for e in matrix.envs if e.id != added))
+    _at(monkeypatch, "2026-12-01T10:00:00+00:00")
+    first, tree = _merge(smaller, root)
+    # A cell of a kept block loaded again since (appended, as the load stage does): its block is made again.
+    consumer, line = producers[0], None
+    for raw in tree.results(consumer).read_text().splitlines():
+        record = json.loads(raw)
+        if record.get("producer") == producers[2]:
+            line = dict(record, status="crash", error={"type": "", "message": "exited with signal 11"})
+            break
+    with open(tree.results(consumer), "a") as out:
+        out.write(json.dumps(line) + "\n")
+    scratch = _again_from_scratch(root, tmp_path / "scratch")
+    _at(monkeypatch, "2026-12-02T10:00:00+00:00")
+    kept, kept_tree = _merge(matrix, root)
+    made, made_tree = _merge(matrix, scratch)
+    consumers = first["blocks"]["made"] // (len(producers) - 1)
+    # The new producer's column and its row (it is a consumer too), and the block loaded again.
+    assert kept["blocks"]["made"] == consumers + len(producers) + 1
+    assert kept["blocks"]["kept"] == first["blocks"]["made"] - 1
+    ours, theirs = _published(kept_tree), _published(made_tree)
+    assert ours == theirs
+    assert [c["status"] for c in ours[1] if c["key"] == line["key"] and c["consumer"] == consumer] == ["crash"]
+
+
+def test_no_block_is_kept_when_the_last_results_are_not_the_baseline(tree_root, monkeypatch):
+    root, matrix = tree_root
+    _at(monkeypatch, "2026-12-01T10:00:00+00:00")
+    _merge(matrix, root)
+    tree = RunTree(root / "synthetic")
+    tree.results_json.unlink()  # the merge that left the blocks is no longer what the next one compares with
+    assert _merge(matrix, root)[0]["blocks"]["kept"] == 0
+
+
+def test_crc32_combine_is_zlibs():
+    import zlib
+
+    a, b = b"x" * 1000 + b"abc", bytes(range(256)) * 37
+    assert results_file.crc32_combine(zlib.crc32(a), zlib.crc32(b), len(b)) == zlib.crc32(a + b)
+    assert results_file.crc32_combine(zlib.crc32(a), zlib.crc32(b""), 0) == zlib.crc32(a)
