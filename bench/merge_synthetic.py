@@ -1,7 +1,8 @@
 """A synthetic run tree of N cells (manifests, build and dump outcomes, every consumer's cells
 file, the last run's results), then its merge and report in a process of their own, timed, with
 that process's peak memory: python bench/merge_synthetic.py [N ...] [--keep DIR]; with --collector K,
-K pairs of merges of one tree, Python's cycle collector left on against paused (as the merge does).
+K pairs of merges of one tree, Python's cycle collector left on against paused (as the merge does);
+with --adding-one, the merge after an environment was added against one that keeps no block.
 
 The cells and their outcomes are report_synthetic's; here they arrive as the load stage leaves
 them, so the figure is the whole of `python -m harness report` on a tree of that size.
@@ -95,13 +96,16 @@ def write_tree(root, n_cells, seed=0):
     return matrix
 
 
-def _child(root, collector_on=False):
-    """The measured part: the merge and the report of the tree, as `python -m harness report` does."""
+def _child(root, collector_on=False, without=None):
+    """The measured part: the merge and the report of the tree, as `python -m harness report` does
+    (without: of the matrix without that environment)."""
     from harness.report import collect, render
 
     if collector_on:  # the merge as it was before it paused the collector
         collect.collector_paused = contextlib.nullcontext
     matrix = matrix_of(json.loads((Path(root) / "matrix.json").read_text()))
+    if without:
+        matrix = dataclasses.replace(matrix, envs=tuple(e for e in matrix.envs if e.id != without))
     tree = RunTree(Path(root) / "synthetic")
     start = time.perf_counter()
     merged = collect.write_results(matrix, tree, [], model=True)
@@ -109,7 +113,7 @@ def _child(root, collector_on=False):
     render.render(tree.root, model=merged.pop("model"))
     done = time.perf_counter()
     print(json.dumps({"cells": merged["cells"], "merge": merged_at - start, "render": done - merged_at,
-                      "peak_mb": _own_peak_mb()}))
+                      "peak_mb": _own_peak_mb(), "blocks": merged["blocks"]}))
 
 
 def _own_peak_mb():
@@ -162,17 +166,59 @@ def collector_pairs(n_cells, pairs):
     return out
 
 
+def adding_one(n_cells):
+    """Merge + render of a tree whose last producer was just added (its lines appended to every
+    consumer's results after a merge without it), against the same tree merged with no blocks kept."""
+    from harness.report import blocks
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "grown"
+        matrix = write_tree(root, n_cells)
+        tree = RunTree(root / "synthetic")
+        producers = [e.id for e in matrix.envs if tree.manifest(e.id).exists()]
+        added, held = producers[-1], {}
+        for env in matrix.envs:  # the added producer's cells are not loaded yet
+            path = tree.results(env.id)
+            if env.id != added and path.exists():
+                lines = path.read_text().splitlines(keepends=True)
+                held[path] = [line for line in lines if json.loads(line)["producer"] == added]
+                path.write_text("".join(line for line in lines if json.loads(line)["producer"] != added))
+        before = _run_child(root, "--without", added)
+        for path, lines in held.items():  # the load stage appends them
+            with open(path, "a") as out:
+                out.writelines(lines)
+        scratch = Path(tmp) / "scratch"
+        shutil.copytree(root, scratch)
+        shutil.rmtree(scratch / "synthetic" / blocks.FOLDER)
+        full = _run_child(scratch)
+        grown = _run_child(root)
+    return {"added": added, "before": before, "full": full, "grown": grown}
+
+
 def main(argv=None):
     """Build, merge and render synthetic trees; print time, peak memory and file sizes."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sizes", nargs="*", type=int, default=[100_000])
     parser.add_argument("--keep", help="write the trees under this folder instead of a temporary one")
     parser.add_argument("--collector", type=int, metavar="K", help="K pairs: the cycle collector on against paused")
+    parser.add_argument("--adding-one", action="store_true",
+                        help="the merge after one environment was added, against one that keeps no block")
     parser.add_argument("--child", nargs=1, help=argparse.SUPPRESS)
     parser.add_argument("--collector-on", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--without", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        return _child(args.child[0], args.collector_on)
+        return _child(args.child[0], args.collector_on, args.without)
+    if args.adding_one:
+        for size in args.sizes:
+            r = adding_one(size)
+            full, grown = r["full"], r["grown"]
+            print(f"{full['cells']:>8} cells, {r['added']} added: merge + render reading every cell "
+                  f"{full['merge'] + full['render']:5.1f} s, keeping blocks {grown['merge'] + grown['render']:5.1f} s "
+                  f"({grown['blocks']['kept']} kept, {grown['blocks']['made']} made), ratio "
+                  f"{(grown['merge'] + grown['render']) / (full['merge'] + full['render']):.3f}; "
+                  f"peak {full['peak_mb']:.0f} MB against {grown['peak_mb']:.0f} MB")
+        return None
     if args.collector:
         for size in args.sizes:
             pairs = collector_pairs(size, args.collector)
