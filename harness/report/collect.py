@@ -151,8 +151,8 @@ class _Context:
         families = [(name, self.families.get(name, "")) for name in self.names.get(producer, ())]
         return blocks.fingerprint(code, self.inside, RESULTS_SCHEMA, env_id, identity, producer,
                                   manifests(producer), manifests(env_id), families,
-                                  [k.record() for k in self.matrix.known],
-                                  [self.matrix.tolerance_for(f).__dict__ for f in self.matrix.formats])
+                                  [k.record() for k in self.matrix.known], self.matrix.tolerance.__dict__,
+                                  [(fmt, tol.__dict__) for fmt, tol in self.matrix.format_tolerances])
 
 
 def _cv_scores(est):

@@ -122,3 +122,22 @@ def test_crc32_combine_is_zlibs():
     a, b = b"x" * 1000 + b"abc", bytes(range(256)) * 37
     assert results_file.crc32_combine(zlib.crc32(a), zlib.crc32(b), len(b)) == zlib.crc32(a + b)
     assert results_file.crc32_combine(zlib.crc32(a), zlib.crc32(b""), 0) == zlib.crc32(a)
+
+
+def test_a_results_file_rewritten_since_is_read_again_whole(tree_root, monkeypatch):
+    root, matrix = tree_root
+    _at(monkeypatch, "2026-12-01T10:00:00+00:00")
+    first, tree = _merge(matrix, root)
+    consumer = collect.dumped_producers(matrix, tree)[0]
+    path = tree.results(consumer)
+    lines = path.read_text().splitlines(keepends=True)
+    changed = dict(json.loads(lines[0]), status="timeout", error={"type": "", "message": "over 60 s"})
+    # Rewritten, not appended to: the line the last merge read is another one now.
+    path.with_suffix(".tmp").write_text(json.dumps(changed) + "\n" + "".join(lines[1:]))
+    path.with_suffix(".tmp").replace(path)
+    _at(monkeypatch, "2026-12-02T10:00:00+00:00")
+    again, _ = _merge(matrix, root)
+    consumers = sum(1 for _ in collect._Context(matrix, tree, []).consumers())
+    assert again["blocks"]["made"] == first["blocks"]["made"] // consumers  # that consumer's row
+    cells = [c for c in results_file.open_results(tree.results_json)[1] if c["key"] == changed["key"]]
+    assert [c["status"] for c in cells if c["consumer"] == consumer] == ["timeout"]
