@@ -104,7 +104,7 @@ def _zero_operators():
     return ops
 
 
-_ZERO_OPS = []
+_ZERO_OPS: list = []  # made on first use
 
 
 def crc32_combine(crc1, crc2, len2):
