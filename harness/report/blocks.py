@@ -194,7 +194,7 @@ class Block:
 
     def __init__(self, store, key, print_, generated):
         self.store, self.key, self.print, self.generated = store, key, print_, generated
-        self.texts, self.prows, self.rows = [], [], []
+        self.texts, self.prows, self.rows, self.was = [], [], [], []
         self.next_texts, self.next_prows = self.texts, self.prows  # the same lists until a cell differs
 
     def add(self, record, text, prow, row):
@@ -211,7 +211,8 @@ class Block:
         if self.next_texts is not self.texts:
             self.next_texts.append(text)
             self.next_prows.append(prow)
-        self.rows.append(None if row is None else row._replace(was=_text(record.get("status"))))
+        self.rows.append(row)
+        self.was.append(record.get("status"))
 
     def finish(self, state):
         """Write the block's files (state: its tallies, JSON values); (Segment, Arrow table) of its
@@ -220,7 +221,7 @@ class Block:
 
         self.store.folder.mkdir(parents=True, exist_ok=True)
         name = sha256_text(self.key, self.print, self.store.id)[:24]
-        table = _table(pa, self.next_prows, _row_arrays(pa, self.rows), {"state": json.dumps(state)})
+        table = _table(pa, self.next_prows, _row_arrays(pa, self.rows, self.was), {"state": json.dumps(state)})
         part = results_file.segment(self.next_texts)
         arrow, data = self.store.folder / f"{name}.arrow", self.store.folder / f"{name}.deflate"
         self.store._written(self.key, {"key": self.key, "fp": self.print, "file": name, "crc": part.crc,
@@ -247,22 +248,24 @@ def _text(value):
     return None if value is None else str(value)
 
 
-def _same(value):
-    return value
+def _row_arrays(pa, rows, was):
+    """The page rows as ROW_COLUMNS (r_row false for a canary's place); was: each cell's status."""
+    blank = (None,) * 13
+    columns = list(zip(*(row or blank for row in rows))) if rows else [()] * 13
+    encoded = {None: None}
 
+    def as_json(values):  # a few thousand distinct warning lists and known entries among the rows
+        return [encoded[v] if v in encoded else encoded.setdefault(v, json.dumps(v)) for v in values]
 
-def _row_arrays(pa, rows):
-    """The page rows as ROW_COLUMNS (r_row false for a canary's place)."""
-    def col(index, encode=_text):
-        return [None if r is None else encode(r[index]) for r in rows]
-    number = pa.float64()
-    return {"r_row": pa.array([r is not None for r in rows], type=pa.bool_()),
-            "r_status": pa.array(col(4), type=pa.string()),
-            "r_max_abs": pa.array(col(5, _same), type=number), "r_max_rel": pa.array(col(6, _same), type=number),
-            "r_warns": pa.array(col(7, json.dumps), type=pa.string()),
-            "r_error": pa.array(col(8), type=pa.string()), "r_calls": pa.array(col(9), type=pa.string()),
-            "r_known": pa.array(col(10, json.dumps), type=pa.string()),
-            "r_since": pa.array(col(11), type=pa.string()), "r_was": pa.array(col(12), type=pa.string())}
+    string, number = pa.string(), pa.float64()
+    return {"r_row": pa.array([row is not None for row in rows], type=pa.bool_()),
+            "r_status": pa.array(columns[4], type=string),
+            "r_max_abs": pa.array(columns[5], type=number), "r_max_rel": pa.array(columns[6], type=number),
+            "r_warns": pa.array(as_json(columns[7]), type=string),
+            "r_error": pa.array(columns[8], type=string), "r_calls": pa.array(columns[9], type=string),
+            "r_known": pa.array(as_json(columns[10]), type=string),
+            "r_since": pa.array(columns[11], type=string),
+            "r_was": pa.array([_text(w) if row is not None else None for row, w in zip(rows, was)], type=string)}
 
 
 def _rows(table):
@@ -278,7 +281,7 @@ def _rows(table):
 
     def known_of(text):
         if text not in known:
-            value = json.loads(text)
+            value = json.loads(text) if text is not None else None
             known[text] = tuple(value) if value is not None else None
         return known[text]
 
