@@ -115,6 +115,7 @@ class Store:
         usable = index.get("merge") == baseline_merge and bool(baseline_merge) and index.get("code") == self.code
         self._old = index if usable else {}
         self._consumers, self._blocks, self._new_files = {}, {}, []
+        self._tables = {}  # a kept block's table, read to check its keys
         self.counts = {"kept": 0, "made": 0}  # blocks, for the merge's log line
 
     def _read_index(self):
@@ -138,13 +139,16 @@ class Store:
         path = self.folder / f"{entry['file']}.arrow"
         if not path.exists() or not (self.folder / f"{entry['file']}.deflate").exists():
             return None
-        if source.tails and any(key in source.tails for key in _read(path, ["key"]).column("key").to_pylist()):
-            return None  # a cell of it was loaded again since
+        if source.tails:
+            table = self._tables[entry["key"]] = _read(path)  # read once: load() takes it
+            if any(key in source.tails for key in table.column("key").to_pylist()):
+                del self._tables[entry["key"]]
+                return None  # a cell of it was loaded again since
         return entry
 
     def load(self, entry):
         """(Segment, Arrow table, rows, state) of a kept block; it stays for the next merge."""
-        table = _read(self.folder / f"{entry['file']}.arrow")
+        table = self._tables.pop(entry["key"], None) or _read(self.folder / f"{entry['file']}.arrow")
         data = (self.folder / f"{entry['file']}.deflate").read_bytes()
         state = json.loads(table.schema.metadata[b"state"])
         self._blocks[entry["key"]] = entry
@@ -178,12 +182,11 @@ class Store:
             Path(path).unlink(missing_ok=True)
 
 
-def _read(path, columns=None):
+def _read(path):
     import pyarrow as pa
 
     with pa.memory_map(str(path)) as source:
-        table = pa.ipc.open_file(source).read_all()
-    return table.select(columns) if columns else table
+        return pa.ipc.open_file(source).read_all()
 
 
 class Block:
