@@ -141,3 +141,34 @@ def test_a_results_file_rewritten_since_is_read_again_whole(tree_root, monkeypat
     assert again["blocks"]["made"] == first["blocks"]["made"] // consumers  # that consumer's row
     cells = [c for c in results_file.open_results(tree.results_json)[1] if c["key"] == changed["key"]]
     assert [c["status"] for c in cells if c["consumer"] == consumer] == ["timeout"]
+
+
+def test_a_merge_interrupted_halfway_leaves_the_last_ones_blocks_usable(tree_root, tmp_path, monkeypatch):
+    root, matrix = tree_root
+    _at(monkeypatch, "2026-12-01T10:00:00+00:00")
+    first, tree = _merge(matrix, root)
+    before = sorted(p.name for p in (tree.root / blocks.FOLDER).iterdir())
+    real_finish = blocks.Block.finish
+
+    def finish_then_stop(self, state):
+        real_finish(self, state)  # its files are written
+        raise KeyboardInterrupt  # then Ctrl-C
+
+    # A cell loaded again, so that the interrupted merge has blocks to make.
+    consumer = collect.dumped_producers(matrix, tree)[0]
+    line = json.loads(tree.results(consumer).read_text().splitlines()[0])
+    with open(tree.results(consumer), "a") as out:
+        out.write(json.dumps(dict(line, status="crash", error={"type": "", "message": "signal 11"})) + "\n")
+    monkeypatch.setattr(blocks.Block, "finish", finish_then_stop)
+    _at(monkeypatch, "2026-12-02T10:00:00+00:00")
+    with pytest.raises(KeyboardInterrupt):
+        _merge(matrix, root)
+    monkeypatch.setattr(blocks.Block, "finish", real_finish)
+    # Nothing of it stays: the last merge's blocks, index and results are as they were.
+    assert sorted(p.name for p in (tree.root / blocks.FOLDER).iterdir()) == before
+    assert results_file.open_results(tree.results_json)[0]["merge"] == json.loads(
+        (tree.root / blocks.FOLDER / blocks.INDEX).read_text())["merge"]
+    scratch = _again_from_scratch(root, tmp_path / "scratch")
+    again, again_tree = _merge(matrix, root)
+    assert again["blocks"]["kept"] == first["blocks"]["made"] - 1 and again["blocks"]["made"] == 1
+    assert _published(again_tree) == _published(_merge(matrix, scratch)[1])
