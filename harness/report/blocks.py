@@ -15,7 +15,7 @@ import os
 import uuid
 from pathlib import Path
 
-from ..core.files import sha256_text
+from ..core.files import sha256_file, sha256_text
 from ..results import cells as cells_mod, file as results_file
 from .texts import BAD
 
@@ -41,7 +41,7 @@ def code_hash():
 def file_sha(path):
     """The sha256 of a file's bytes, or "" when it is absent."""
     try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        return sha256_file(path)
     except FileNotFoundError:
         return ""
 
@@ -63,7 +63,8 @@ def _mark(path, end):
 def _unchanged_before(path, mark):
     """Whether the file at path starts with the bytes a mark was taken of (it only grew since)."""
     try:
-        if os.stat(path).st_ino != mark["ino"] or os.stat(path).st_size < mark["end"]:
+        info = os.stat(path)
+        if info.st_ino != mark["ino"] or info.st_size < mark["end"]:
             return False
         return _mark(path, mark["end"])["tail"] == mark["tail"]
     except (OSError, KeyError, TypeError):

@@ -287,24 +287,13 @@ def _merge(matrix, tree, producers, header, previous, seen):
                     part, table, rows, state = store.load(entry)
                     written.add_block(part, table)
                     seen.add_kept(rows, state["pass"])
-                    tally.absorb(state["proof"])
-                    _add_counts(counts, state["known"])
-                    continue
-                cells = cells_mod.cells_for(identity, [producer], tree, matrix, context.inside, consumer=env_id)
-                lines = source.records([cell.key for cell in cells])
-                block = store.fresh(env_id, producer, print_, header["generated"])
-                part, part_tally, part_counts = Pass(seen.generated, previous, memo=seen.memo), proof.Tally(), {}
-                for cell in cells:
-                    record = context.record(lines.get(cell.key), cell, env_id, part_counts)
-                    _date(record, previous, header["generated"])
-                    part_tally.add(record)
-                    text = results_file.dumps(record)
-                    block.add(record, text, results_file.parquet_row(record, text), part.add(record))
-                written.add_block(*block.finish({"pass": part.state(), "proof": part_tally.state(),
-                                                 "known": part_counts}))
-                seen.absorb(part)
-                tally.absorb(part_tally.state())
-                _add_counts(counts, part_counts)
+                else:
+                    cells = cells_mod.cells_for(identity, [producer], tree, matrix, context.inside, consumer=env_id)
+                    block = store.fresh(env_id, producer, print_, header["generated"])
+                    state = _make_block(block, cells, source.records([c.key for c in cells]), context, env_id,
+                                        previous, seen, written)
+                tally.absorb(state["proof"])
+                _add_counts(counts, state["known"])
     except BaseException:
         written.abort()
         store.abort()
@@ -313,6 +302,22 @@ def _merge(matrix, tree, producers, header, previous, seen):
     header["known"] = [dict(k.record(), cells=counts.get(i, 0)) for i, k in enumerate(matrix.known)]
     header["proof"] = tally.result()
     return written, store
+
+
+def _make_block(block, cells, lines, context, env_id, previous, seen, written):
+    """Make a block's records from the load stage's lines into written and seen, and write the
+    block for the next merge; its tallies' state."""
+    part, part_tally, part_counts = Pass(seen.generated, previous, memo=seen.memo), proof.Tally(), {}
+    for cell in cells:
+        record = context.record(lines.get(cell.key), cell, env_id, part_counts)
+        _date(record, previous, block.generated)
+        part_tally.add(record)
+        text = results_file.dumps(record)
+        block.add(record, text, results_file.parquet_row(record, text), part.add(record))
+    state = {"pass": part.state(), "proof": part_tally.state(), "known": part_counts}
+    written.add_block(*block.finish(state))
+    seen.absorb(part, state["pass"])
+    return state
 
 
 def _date(record, previous, generated):

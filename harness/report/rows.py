@@ -202,11 +202,11 @@ class Pass:
                 "canaries": self.canaries, "causes": self.causes.state(), "twins": self.twins.state(),
                 **{name: getattr(self, name) for name in self.COUNTERS}}
 
-    def absorb(self, other):
-        """Take the cells of another pass (a block's, coming after this one's cells)."""
+    def absorb(self, other, state):
+        """Take the cells of another pass (a block's, coming after this one's cells; state: its state())."""
         self.rows.extend(other.rows)
         self.matched |= other.matched
-        self.absorb_state(other.state())
+        self.absorb_state(state)
 
     def absorb_state(self, state):
         """Take the tallies of a block's pass (its state()) without its rows."""

@@ -74,10 +74,15 @@ class Segment(NamedTuple):
     cells: int
 
 
+def _deflater():
+    """Raw deflate at gzip's level 6: the body of a gzip member, without its header and trailer."""
+    return zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+
+
 def segment(texts):
     """The Segment of cell texts joined by ",\n"."""
     text = ",\n".join(texts).encode("utf-8")
-    deflate = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    deflate = _deflater()
     return Segment(deflate.compress(text) + deflate.flush(zlib.Z_SYNC_FLUSH), zlib.crc32(text), len(text), len(texts))
 
 
@@ -142,7 +147,7 @@ class Writer:
 
     def _text(self, data):
         if self._deflate is None:
-            self._deflate = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+            self._deflate = _deflater()
         self._part.write(self._deflate.compress(data))
         self._crc, self._size = zlib.crc32(data, self._crc), self._size + len(data)
 
@@ -179,7 +184,7 @@ class Writer:
             self._part.seek(0)
             shutil.copyfileobj(self._part, raw, 1 << 20)
             crc = crc32_combine(head.crc, self._crc, self._size)
-            raw.write(zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS).flush()  # the last, empty block
+            raw.write(_deflater().flush()  # the last, empty block
                       + struct.pack("<II", crc, (head.size + self._size) & 0xFFFFFFFF))
             if target:
                 raw.close()
@@ -347,16 +352,17 @@ class ParquetWriter:
         import pyarrow.parquet as pq
 
         self._pa = pa
-        self._schema = pa.schema(parquet_fields(pa), metadata={"schema": str(RESULTS_SCHEMA), "matrix": str(header.get("matrix", "")),
-                                           "generated": str(header.get("generated", ""))})
+        meta = {"schema": str(RESULTS_SCHEMA), "matrix": str(header.get("matrix", "")),
+                "generated": str(header.get("generated", ""))}
+        self._schema = pa.schema(parquet_fields(pa), metadata=meta)
         self._file = _Atomic(path)
         self._out = pq.ParquetWriter(self._file.tmp, self._schema, compression="zstd")
         self._rows, self._tables, self._table_rows = [], [], 0
 
-    def add(self, cell, text=None, row=None):
-        """Append one cell (text: its dumps(), row: its parquet_row(), when the caller has them)."""
+    def add(self, cell, text=None):
+        """Append one cell (text: its dumps(), when the caller has it already)."""
         self._flush_tables()
-        self._rows.append(row or parquet_row(cell, text or dumps(cell)))
+        self._rows.append(parquet_row(cell, text or dumps(cell)))
         if len(self._rows) >= PARQUET_BATCH:
             self._flush()
 
