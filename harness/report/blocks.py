@@ -21,7 +21,7 @@ from .texts import BAD
 
 FOLDER = "merge-blocks"
 INDEX = "index.json"
-VERSION = 1
+VERSION = 2  # 2: each block's segment has its sha256
 _MARK = 4096  # bytes before a read's end whose hash tells that a file is the one read then
 ROW_COLUMNS = ("r_row", "r_status", "r_max_abs", "r_max_rel", "r_warns", "r_error", "r_calls", "r_known",
                "r_since", "r_was")
@@ -116,7 +116,7 @@ class Store:
         usable = index.get("merge") == baseline_merge and bool(baseline_merge) and index.get("code") == self.code
         self._old = index if usable else {}
         self._consumers, self._blocks, self._new_files = {}, {}, []
-        self._tables = {}  # a kept block's table, read to check its keys
+        self._loaded = {}  # a kept block's files, read and checked by kept(), taken by load()
         self.counts = {"kept": 0, "made": 0}  # blocks, for the merge's log line
 
     def _read_index(self):
@@ -137,20 +137,32 @@ class Store:
         entry = (self._old.get("blocks") or {}).get(f"{consumer}\t{producer}")
         if not entry or entry.get("fp") != print_ or not source.clean:
             return None
-        path = self.folder / f"{entry['file']}.arrow"
-        if not path.exists() or not (self.folder / f"{entry['file']}.deflate").exists():
-            return None
-        if source.tails:
-            table = self._tables[entry["key"]] = _read(path)  # read once: load() takes it
-            if any(key in source.tails for key in table.column("key").to_pylist()):
-                del self._tables[entry["key"]]
-                return None  # a cell of it was loaded again since
+        files = self._files(entry)
+        if files is None:
+            return None  # gone or damaged: made again
+        if source.tails and any(key in source.tails for key in files[1].column("key").to_pylist()):
+            return None  # a cell of it was loaded again since
+        self._loaded[entry["key"]] = files
         return entry
 
+    def _files(self, entry):
+        """(segment bytes, Arrow table) of a block, or None when they are not the ones it wrote:
+        a damaged segment copied into results.json.gz would spoil the whole file."""
+        import pyarrow as pa
+
+        try:
+            data = (self.folder / f"{entry['file']}.deflate").read_bytes()
+            if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
+                return None
+            table = _read(self.folder / f"{entry['file']}.arrow")
+            json.loads(table.schema.metadata[b"state"])
+        except (OSError, pa.ArrowException, KeyError, TypeError, ValueError):
+            return None
+        return (data, table) if table.num_rows == entry.get("cells") else None
+
     def load(self, entry):
-        """(Segment, Arrow table, rows, state) of a kept block; it stays for the next merge."""
-        table = self._tables.pop(entry["key"], None) or _read(self.folder / f"{entry['file']}.arrow")
-        data = (self.folder / f"{entry['file']}.deflate").read_bytes()
+        """(Segment, Arrow table, rows, state) of a block kept() returned; it stays for the next merge."""
+        data, table = self._loaded.pop(entry["key"])
         state = json.loads(table.schema.metadata[b"state"])
         self._blocks[entry["key"]] = entry
         self.counts["kept"] += 1
@@ -229,7 +241,8 @@ class Block:
         part = results_file.segment(self.next_texts)
         arrow, data = self.store.folder / f"{name}.arrow", self.store.folder / f"{name}.deflate"
         self.store._written(self.key, {"key": self.key, "fp": self.print, "file": name, "crc": part.crc,
-                                       "size": part.size, "cells": part.cells}, [arrow, data])
+                                       "size": part.size, "cells": part.cells,
+                                       "sha256": hashlib.sha256(part.data).hexdigest()}, [arrow, data])
         with pa.OSFile(str(arrow), "wb") as sink, \
                 pa.ipc.new_file(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression="zstd")) as out:
             out.write_table(table)

@@ -172,3 +172,18 @@ def test_a_merge_interrupted_halfway_leaves_the_last_ones_blocks_usable(tree_roo
     again, again_tree = _merge(matrix, root)
     assert again["blocks"]["kept"] == first["blocks"]["made"] - 1 and again["blocks"]["made"] == 1
     assert _published(again_tree) == _published(_merge(matrix, scratch)[1])
+
+
+def test_a_damaged_block_is_made_again(tree_root, tmp_path, monkeypatch):
+    root, matrix = tree_root
+    _at(monkeypatch, "2026-12-01T10:00:00+00:00")
+    first, tree = _merge(matrix, root)
+    folder = tree.root / blocks.FOLDER
+    segment, table = sorted(folder.glob("*.deflate"))[0], sorted(folder.glob("*.arrow"))[-1]
+    segment.write_bytes(segment.read_bytes()[:-5] + b"\0" * 5)  # copied as it is, it would spoil results.json.gz
+    table.write_bytes(table.read_bytes()[:100])
+    scratch = _again_from_scratch(root, tmp_path / "scratch")
+    _at(monkeypatch, "2026-12-02T10:00:00+00:00")
+    again, again_tree = _merge(matrix, root)
+    assert again["blocks"]["made"] == 2 and again["blocks"]["kept"] == first["blocks"]["made"] - 2
+    assert _published(again_tree) == _published(_merge(matrix, scratch)[1])
