@@ -72,6 +72,8 @@ def _builds(args):
     r = image_builds.measure(matrix_mod.load(args.file, "default"))
     print(f"image build, no layer cache, {' vs '.join(r['envs'])}: "
           + ", ".join(f"{k} {v} s" for k, v in r["seconds"].items()))
+    for arch, ratio in r["recipe_over_stages"].items():
+        print(f"  {arch}: RECIPE/STAGES BUILD RATIO {ratio} (harness/envs/recipe.py against bench/Dockerfile.stages)")
     print(f"  ARM64/AMD64 BUILD RATIO {r['arm64_over_amd64']}x (arm64 under QEMU emulation)")
     return r
 

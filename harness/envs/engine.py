@@ -84,6 +84,43 @@ def build(client, context, tag, buildargs, log_path, labels=None, nocache=False)
     return client.images.get(tag)
 
 
+def run_step(client, image, command, log, what, name, *, mounts=()):
+    """Run one build step's container to its end with no network, its output appended to the open
+    log; the stopped container is returned for commit(), or removed and BuildError (naming what)
+    on failure. It is named, not labelled: a commit passes a container's labels on to the image
+    and to every container of it."""
+    import docker.types
+
+    _quietly(client.api.remove_container, container=name, force=True)  # left by an interrupted build
+    container = client.containers.create(
+        image, command, name=name, network_mode="none",
+        mounts=[docker.types.Mount(target, source, type="bind", read_only=ro) for source, target, ro in mounts])
+    try:
+        container.start()
+        for chunk in container.logs(stream=True, follow=True):
+            log.write(chunk.decode("utf-8", "replace"))
+            log.flush()
+        code = container.wait().get("StatusCode", -1)
+    except BaseException:
+        _quietly(container.remove, force=True)
+        raise
+    if code != 0:
+        _quietly(container.remove, force=True)
+        log.write(f"ERROR: {what} exited with {code}\n")
+        raise BuildError(f"{what} exited with {code}")
+    return container
+
+
+def commit(container, tag, changes):
+    """The container's file system as image tag, configured by Dockerfile-style changes; the
+    container is removed."""
+    repository, _, version = tag.partition(":")
+    try:
+        container.commit(repository=repository, tag=version or "latest", changes=list(changes))
+    finally:
+        _quietly(container.remove, force=True)
+
+
 def import_rootfs(client, rootfs, tag, changes=()):
     """docker import a root file system folder as tag (the engine does not record its arch)."""
     repository, _, version = tag.partition(":")

@@ -9,15 +9,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import bases, engine, numerics
+from . import bases, engine, numerics, recipe
 from ..config import debian
 from ..core import platforms
 from ..core.errors import BuildError, HarnessError
 from ..core.files import sha256_text
 from ..core.source import IMAGES
 
-DOCKERFILE = IMAGES / "Dockerfile"
-DEBIAN_DOCKERFILE = DOCKERFILE.with_name("Dockerfile.debian")  # a stack of the suite's own packages
+DEBIAN_DOCKERFILE = IMAGES / "Dockerfile.debian"  # a stack of the suite's own packages
 TAIL_LINES = 20
 
 
@@ -51,9 +50,9 @@ class Built:
                 "runtime": dict(self.runtime)}
 
 
-def dockerfile(env):
-    """The Dockerfile an environment is built with."""
-    return DEBIAN_DOCKERFILE if env.debian else DOCKERFILE
+def recipe_text(env):
+    """How an environment's image is made: a Debian stack's Dockerfile, else harness.envs.recipe."""
+    return DEBIAN_DOCKERFILE.read_text() if env.debian else recipe.text()
 
 
 def base_key(env):
@@ -70,18 +69,19 @@ def compiler_key(env):
 
 
 def image_tag(env, lock, base_id, compiler_id=""):
-    """sklmatrix/<env id>:<hash of base, compiler base, wheels and Dockerfile>."""
-    digest = sha256_text(base_id, compiler_id, dockerfile(env).read_text(), env.id, env.python, env.arch,
+    """sklmatrix/<env id>:<hash of base, compiler base, wheels and recipe>."""
+    digest = sha256_text(base_id, compiler_id, recipe_text(env), env.id, env.python, env.arch,
                          *(sha for _, sha in lock.wheels))
     return f"sklmatrix/{env.id}:{digest[:16]}"
 
 
 def _context(env, lock, cache):
-    """A build context folder: the Dockerfile and hard links to the environment's wheels."""
+    """A build folder: hard links to the environment's wheels, and a Debian stack's Dockerfile."""
     folder = cache.context(env.id)
     shutil.rmtree(folder, ignore_errors=True)
     (folder / "wheels").mkdir(parents=True)
-    shutil.copy(dockerfile(env), folder / "Dockerfile")
+    if env.debian:
+        shutil.copy(DEBIAN_DOCKERFILE, folder / "Dockerfile")
     for name, _ in lock.wheels:
         source, target = cache.pool / name, folder / "wheels" / name
         try:
@@ -108,12 +108,13 @@ def build_env(client, env, lock, base_tag, cache, listed=None, compiler_tag=None
         context = _context(env, lock, cache)
         labels = {f"{engine.LABEL}.env": env.id, f"{engine.LABEL}.arch": env.arch,
                   f"{engine.LABEL}.python": env.python}
-        args = {"BASE": base_tag, "PYTHON": env.python, "ENV_ID": env.id}
-        if not env.debian:  # the import check under the CPU the containers get (numerics)
-            args["QEMU_CPU"] = numerics.defaults(env.arch).get("QEMU_CPU", "")
-        if compiler_tag:  # compiler_key gives a Debian stack none
-            args["COMPILER"] = compiler_tag
-        engine.build(client, context, tag, args, log_path, labels=labels)
+        if env.debian:
+            engine.build(client, context, tag, {"BASE": base_tag, "PYTHON": env.python, "ENV_ID": env.id},
+                         log_path, labels=labels)
+        else:  # the import check runs under the CPU the containers get (numerics)
+            recipe.build(client, base=base_tag, tag=tag, python=env.python, env_id=env.id,
+                         qemu_cpu=numerics.defaults(env.arch).get("QEMU_CPU", ""), wheels=context / "wheels",
+                         work=context, log_path=log_path, labels=labels, compiler=compiler_tag)
         bases.check_machine(client, tag, env.python, env.arch)
         if env.debian:  # the suite decides the versions: they must be what matrix.toml states
             problem = _stack_problem(client, tag, env, f"Debian {env.debian}'s stack")

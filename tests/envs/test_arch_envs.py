@@ -5,7 +5,7 @@ import textwrap
 
 import pytest
 
-from harness.envs import bases, images, wheels
+from harness.envs import bases, images, recipe, wheels
 from harness.config import debian, matrix
 from harness.config.env_ids import parse_id
 from harness.core.errors import ConfigError
@@ -81,11 +81,11 @@ def test_a_debian_environment_resolves_its_additions_against_the_suite_s_version
 
 def test_a_debian_environment_is_built_from_its_suite_s_packages():
     env = _parse()["arch"].envs[-1]
-    assert images.dockerfile(env) == images.DEBIAN_DOCKERFILE and images.base_key(env)[2] == debian.PACKAGES
+    assert images.recipe_text(env) == images.DEBIAN_DOCKERFILE.read_text() and images.base_key(env)[2] == debian.PACKAGES
     command = bases.debootstrap_command(env.python, env.arch, "/root", debian.PACKAGES)
     assert "--arch=s390x" in command and "bookworm" in command
     assert "python3-sklearn" in [c for c in command if c.startswith("--include=")][0]
     plain = bases.debootstrap_tag("3.11", "s390x")
     assert bases.debootstrap_tag("3.11", "s390x", debian.PACKAGES) != plain and "-debstack-" not in plain
     wheel_env = _parse()["arch"].envs[1]
-    assert images.dockerfile(wheel_env) == images.DOCKERFILE and images.base_key(wheel_env)[2] == ()
+    assert images.recipe_text(wheel_env) == recipe.text() and images.base_key(wheel_env)[2] == ()

@@ -5,7 +5,8 @@ import dataclasses
 import pytest
 
 from conftest import DATA, exclusive
-from harness.envs import bases, engine, images, wheels
+from harness.core.errors import BuildError
+from harness.envs import bases, engine, images, recipe, wheels
 from harness.config import matrix
 from harness.workflow import build_stage
 
@@ -65,6 +66,28 @@ def test_two_environment_build_is_real_and_then_cached(docker_client, shared_cac
         assert code == 0, err
         assert out.split() == ["x86_64", env.sklearn]
     assert "0 built, 2 up to date, 0 failed" in capsys.readouterr().out.splitlines()[-1]
+    # The wheels were mounted, not copied: the image holds only their empty mount point; its
+    # configuration is what the harness's containers rely on, not the build step's.
+    image = engine.find_image(docker_client, second[0].tag)
+    assert image.attrs["Config"]["Cmd"] == ["/bin/sh"]
+    assert "PATH=/opt/env/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" in image.attrs["Config"]["Env"]
+    code, out, err = engine.run(docker_client, second[0].tag, ["sh", "-c", "ls -A /tmp/wheels | wc -l"])
+    assert (code, out.strip()) == (0, "0"), err
+
+
+@pytest.mark.container
+def test_a_failed_install_fails_the_build_with_its_log_and_leaves_no_container(docker_client, shared_cache, tmp_path):
+    env = _two().envs[0]
+    base = bases.ensure_base(docker_client, "python:{python}-slim", env.python, env.arch, shared_cache)
+    (tmp_path / "wheels").mkdir()
+    (tmp_path / "wheels" / "broken-1.0-py3-none-any.whl").write_bytes(b"not a zip file")
+    log, tag = tmp_path / "build.log", f"sklmatrix-test/broken-{tmp_path.name.lower()}:x"
+    with pytest.raises(BuildError, match="the install of .* exited with"):
+        recipe.build(docker_client, base=base, tag=tag, python=env.python, env_id=f"broken-{tmp_path.name}",
+                     qemu_cpu="", wheels=tmp_path / "wheels", work=tmp_path, log_path=log, labels={})
+    assert "broken-1.0-py3-none-any.whl" in log.read_text()
+    assert engine.find_image(docker_client, tag) is None
+    assert not docker_client.containers.list(all=True, filters={"name": f"sklmatrix-build-broken-{tmp_path.name}"})
 
 
 @pytest.mark.container
