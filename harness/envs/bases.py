@@ -6,7 +6,7 @@ import subprocess
 import threading
 from pathlib import Path
 
-from . import engine
+from . import engine, numerics
 from ..core.platforms import ACCEPTED_MACHINES, HOST_ARCH, MACHINE
 from ..core.errors import BuildError
 from ..core.files import sha256_text
@@ -84,8 +84,13 @@ def _debootstrap(client, python, arch, tag, cache, say, packages=()):
     shutil.rmtree(root, ignore_errors=True)
     root.parent.mkdir(parents=True, exist_ok=True)
     say(f"base {tag}: debootstrap {SUITES[python][0]} {arch} (a few minutes; log {log_path})")
+    # The second stage runs the suite's own binaries under qemu as the CPU the containers get: under
+    # qemu's default CPU, which authenticates pointers the slow way, trixie's arm64 debootstrap
+    # took 429 s against 197 s as a Neoverse N1.
+    environment = {**os.environ, **numerics.defaults(arch)}
     with open(log_path, "w", encoding="utf-8") as log:
-        proc = subprocess.run(debootstrap_command(python, arch, root, packages), stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.run(debootstrap_command(python, arch, root, packages), stdout=log, stderr=subprocess.STDOUT,
+                              env=environment)
     if proc.returncode != 0:
         tail = Path(log_path).read_text(errors="replace").strip().splitlines()[-1:]
         raise BuildError(f"debootstrap for {tag} failed: {' '.join(tail)}", hint=f"see {log_path}")
