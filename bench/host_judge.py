@@ -1,6 +1,8 @@
 """The host's cost of judging one loader record against several producer records (every producer
 of identical bytes, then the consumer's own refit): a fresh parse and decode per judgement against
-one judge.Memo per record. python bench/host_judge.py [JUDGEMENTS]
+one judge.Memo per record, and the producer's arrays decoded per record against once for all
+(judge.PRODUCED: the host's real case, one producer record for every format of an estimator).
+python bench/host_judge.py [JUDGEMENTS]
 
 The record is synthetic but shaped like a classifier's in schema 2: five methods on each of the
 six inputs (60 rows, one row for single-row), float64 outputs of three columns.
@@ -59,21 +61,26 @@ def measure(judgements=3, rounds=200):
     """Seconds per record judged `judgements` times, without and with a shared memo, and their ratio."""
     cell, record, expected = case(judgements)
 
-    def timed(shared):
+    def timed(shared, produced=True):
         start = time.perf_counter()
         for _ in range(rounds):
             memo = judge.Memo() if shared else None
+            if not produced:  # every record's producer arrays decoded afresh, as before judge.PRODUCED
+                judge.PRODUCED = judge._Produced()
             for want in expected:
                 judge.judge(cell, "c", record, want, TOL, 60, memo)
         return (time.perf_counter() - start) / rounds
 
     timed(True)  # warm caches and imports
-    fresh, shared = timed(False), timed(True)
+    undecoded, fresh, shared = timed(True, produced=False), timed(False), timed(True)
     return {"judgements": judgements, "fresh_ms": round(1e3 * fresh, 2), "memo_ms": round(1e3 * shared, 2),
-            "ratio": round(shared / fresh, 3)}
+            "ratio": round(shared / fresh, 3), "undecoded_ms": round(1e3 * undecoded, 2),
+            "produced_ratio": round(shared / undecoded, 3)}
 
 
 if __name__ == "__main__":
     r = measure(int(sys.argv[1]) if len(sys.argv) > 1 else 3)
     print(f"host judge of one record judged {r['judgements']} times: {r['fresh_ms']} ms parsing and decoding "
           f"each time, {r['memo_ms']} ms with one memo: MEMO/FRESH RATIO {r['ratio']}")
+    print(f"  with one memo, the producer's arrays decoded for each record {r['undecoded_ms']} ms against once "
+          f"for every record: PRODUCED/UNDECODED RATIO {r['produced_ratio']}")

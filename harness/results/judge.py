@@ -6,6 +6,7 @@ import io
 import json
 import re
 import signal
+import threading
 
 import numpy as np
 
@@ -94,6 +95,35 @@ def decode_producer(record):
         except ValueError:
             raise Unusable(f"the producer's data has shape {list(arr.shape)}, not {shape}") from None
     return arr
+
+
+class _Produced:
+    """decode_producer of records the host holds anyway, once each: the host hands one parsed
+    producer record to the cells of every format of an estimator and to the refits, and decoding
+    it again for each was a fifth of its judging. Bounded, and safe for the load's threads."""
+
+    SIZE = 1024  # arrays: a few estimators' worth, the cells of one estimator come together
+
+    def __init__(self):
+        self.arrays = {}  # id(record) -> (record, read-only array): the record is held, so its id stays its own
+        self.lock = threading.Lock()
+
+    def get(self, record):
+        """decode_producer(record), made once while it is among the last SIZE decoded."""
+        with self.lock:
+            kept = self.arrays.get(id(record))
+        if kept is not None and kept[0] is record:
+            return kept[1]
+        arr = decode_producer(record)
+        arr.flags.writeable = False  # shared by every judgement of the record
+        with self.lock:
+            if len(self.arrays) >= self.SIZE:
+                del self.arrays[next(iter(self.arrays))]  # the oldest: dicts keep insertion order
+            self.arrays[id(record)] = (record, arr)
+        return arr
+
+
+PRODUCED = _Produced()
 
 
 # The header numpy writes for a plain array in .npy format 1.0, read without literal_eval: a cell
@@ -409,7 +439,7 @@ def _call(method, want, have, fmt, tol, memo):
         value = memo.decoded(have)
         if fmt == "onnx":
             value = fit_shape(value, want.get("shape") or [])
-        rec = compare(value, decode_producer(want), *tol,
+        rec = compare(value, PRODUCED.get(want), *tol,
                       sparse=None if fmt == "onnx" else have.get("sparse"),
                       want_sparse=bool(want.get("sparse")))
     except Unusable as exc:

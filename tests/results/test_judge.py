@@ -259,3 +259,15 @@ def test_anything_but_a_plain_npy_goes_to_numpy_s_own_reader(mangle):
     longer = _npy_bytes(np.arange(6.0)) + b"\0" * 8  # numpy reads past nothing it does not need
     assert judge._plain_npy(longer) is None
     assert (judge.decode_consumer({"npy": base64.b64encode(longer).decode()}) == np.arange(6.0)).all()
+
+
+def test_a_producer_record_is_decoded_once_read_only_and_never_for_another_record():
+    produced = judge._Produced()
+    first, second = rec([[0.5, 1.5]]), rec([[2.5, 3.5]])
+    arr = produced.get(first)
+    assert produced.get(first) is arr and not arr.flags.writeable
+    assert produced.get(second).tolist() == [[2.5, 3.5]]  # its own values, not the first record's
+    for n in range(produced.SIZE):  # the oldest goes once SIZE others were decoded after it
+        produced.get(rec([float(n)]))
+    assert id(first) not in produced.arrays
+    assert produced.get(first) is not arr and produced.get(first).tolist() == [[0.5, 1.5]]
