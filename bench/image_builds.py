@@ -26,7 +26,7 @@ def _build(client, matrix, env, lock, cache, way):
         start = time.perf_counter()
         if way == "recipe":
             recipe.build(client, base=base, tag=tag, python=env.python, env_id=env.id, qemu_cpu=cpu,
-                         wheels=context / "wheels", work=context, log_path=log, labels={}, compiler=compiler)
+                         work=context, log_path=log, labels={}, compiler=compiler)
         else:
             shutil.copy(STAGES, context / "Dockerfile")
             args = {"BASE": base, "PYTHON": env.python, "ENV_ID": env.id, "QEMU_CPU": cpu}

@@ -111,10 +111,10 @@ def build_env(client, env, lock, base_tag, cache, listed=None, compiler_tag=None
         if env.debian:
             engine.build(client, context, tag, {"BASE": base_tag, "PYTHON": env.python, "ENV_ID": env.id},
                          log_path, labels=labels)
-        else:  # the import check runs under the CPU the containers get (numerics)
+        else:  # every step runs as the CPU the containers get (numerics)
             recipe.build(client, base=base_tag, tag=tag, python=env.python, env_id=env.id,
-                         qemu_cpu=numerics.defaults(env.arch).get("QEMU_CPU", ""), wheels=context / "wheels",
-                         work=context, log_path=log_path, labels=labels, compiler=compiler_tag)
+                         qemu_cpu=numerics.defaults(env.arch).get("QEMU_CPU", ""), work=context,
+                         log_path=log_path, labels=labels, compiler=compiler_tag)
         bases.check_machine(client, tag, env.python, env.arch)
         if env.debian:  # the suite decides the versions: they must be what matrix.toml states
             problem = _stack_problem(client, tag, env, f"Debian {env.debian}'s stack")

@@ -26,10 +26,10 @@ def text():
     return SCRIPT.read_text() + "\n".join(CHANGES)
 
 
-def build(client, *, base, tag, python, env_id, qemu_cpu, wheels, work, log_path, labels, compiler=None):
-    """Build tag from base and the wheels folder (work: a scratch folder on the host); compiler,
-    the native base of the same Python, compiles an emulated image's bytecode."""
-    script = [(str(SCRIPT), SCRIPT_AT, True)]
+def build(client, *, base, tag, python, env_id, qemu_cpu, work, log_path, labels, compiler=None):
+    """Build tag from base and the wheels in work/wheels (work: the build folder on the host);
+    compiler, the native base of the same Python, compiles an emulated image's bytecode."""
+    script, wheels = [(str(SCRIPT), SCRIPT_AT, True)], work / "wheels"
     given = (python, env_id, qemu_cpu or "")
     changes = CHANGES + tuple(f"LABEL {key}={value}" for key, value in sorted(labels.items()))
 

@@ -146,8 +146,8 @@ class Store:
         return entry
 
     def _files(self, entry):
-        """(segment bytes, Arrow table) of a block, or None when they are not the ones it wrote:
-        a damaged segment copied into results.json.gz would spoil the whole file."""
+        """(segment bytes, Arrow table, tallies' state) of a block, or None when they are not the
+        ones it wrote: a damaged segment copied into results.json.gz would spoil the whole file."""
         import pyarrow as pa
 
         try:
@@ -155,15 +155,14 @@ class Store:
             if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
                 return None
             table = _read(self.folder / f"{entry['file']}.arrow")
-            json.loads(table.schema.metadata[b"state"])
+            state = json.loads(table.schema.metadata[b"state"])
         except (OSError, pa.ArrowException, KeyError, TypeError, ValueError):
             return None
-        return (data, table) if table.num_rows == entry.get("cells") else None
+        return (data, table, state) if table.num_rows == entry.get("cells") else None
 
     def load(self, entry):
         """(Segment, Arrow table, rows, state) of a block kept() returned; it stays for the next merge."""
-        data, table = self._loaded.pop(entry["key"])
-        state = json.loads(table.schema.metadata[b"state"])
+        data, table, state = self._loaded.pop(entry["key"])
         self._blocks[entry["key"]] = entry
         self.counts["kept"] += 1
         return results_file.Segment(data, entry["crc"], entry["size"], entry["cells"]), table, _rows(table), state

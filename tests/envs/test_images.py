@@ -84,7 +84,7 @@ def test_a_failed_install_fails_the_build_with_its_log_and_leaves_no_container(d
     log, tag = tmp_path / "build.log", f"sklmatrix-test/broken-{tmp_path.name.lower()}:x"
     with pytest.raises(BuildError, match="the install of .* exited with"):
         recipe.build(docker_client, base=base, tag=tag, python=env.python, env_id=f"broken-{tmp_path.name}",
-                     qemu_cpu="", wheels=tmp_path / "wheels", work=tmp_path, log_path=log, labels={})
+                     qemu_cpu="", work=tmp_path, log_path=log, labels={})
     assert "broken-1.0-py3-none-any.whl" in log.read_text()
     assert engine.find_image(docker_client, tag) is None
     assert not docker_client.containers.list(all=True, filters={"name": f"sklmatrix-build-broken-{tmp_path.name}"})
