@@ -34,6 +34,10 @@ def _load(args):
     print(f"  in one process, no isolation: {r['in_process_per_cell_ms']} ms a cell ({r['in_process_errors']} errors);"
           f" load stage: {r['harness_per_cell_ms']} ms a cell wall, {r['loader_per_cell_ms']} ms inside the loader")
     print(f"  OVERHEAD RATIO {r['overhead_ratio']}x wall, {r['overhead_ratio_inside']}x per cell inside (goal <= 2x)")
+    per = r["alone_per_cell_ms"]
+    print(f"  the loader alone, rehearsed ({r['rehearsal']}) against not: {per['rehearsed']['wall']} ms a cell wall "
+          f"against {per['plain']['wall']}, {per['rehearsed']['inside']} ms inside against {per['plain']['inside']}")
+    print(f"  REHEARSAL RATIO {r['rehearsal_ratio']['wall']} wall, {r['rehearsal_ratio']['inside']} inside")
     return r
 
 

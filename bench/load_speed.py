@@ -51,8 +51,9 @@ def naive_way(run, consumer, sample):
     return (time.perf_counter() - start) / len(sample)
 
 
-def in_process(run, consumer, todo):
-    """Seconds for loading and predicting todo in one process of the consumer's image, no isolation."""
+def _in_image(run, consumer, todo, command):
+    """(stdout, seconds) of command in a sandboxed container of the consumer's image, with todo as
+    /mnt/tasks/tasks.json and the artifacts at /mnt/artifacts, as the load stage mounts them."""
     with tempfile.TemporaryDirectory() as tmp:
         tasks = Path(tmp) / "tasks.json"
         records = loads.ProducerRecords(run.tree)
@@ -63,14 +64,33 @@ def in_process(run, consumer, todo):
         mounts = [(str(INSIDE), "/opt/harness/inside", True), (str(BENCH), "/mnt/bench", True),
                   (str(run.tree.root / "artifacts"), "/mnt/artifacts", True), (tmp, "/mnt/tasks", True)]
         limits = Limits()
+        start = time.perf_counter()
         code, out, err = engine.run(
-            run.runner.client, run.builds[consumer.id].tag,
-            ["python", "/mnt/bench/inprocess.py", "/mnt/tasks/tasks.json", "/mnt/artifacts"], mounts=mounts,
+            run.runner.client, run.builds[consumer.id].tag, command, mounts=mounts,
             environment=dict(THREAD_ENV, **dict(run.builds[consumer.id].runtime), PYTHONPATH="/opt/harness", HOME="/tmp"),
             user=limits.user,
             mem_limit="8g", pids_limit=limits.pids, timeout=3600, sandbox=True)
+        seconds = time.perf_counter() - start
     assert code == 0, err[-2000:]
+    return out, seconds
+
+
+def in_process(run, consumer, todo):
+    """Seconds for loading and predicting todo in one process of the consumer's image, no isolation."""
+    out, _ = _in_image(run, consumer, todo, ["python", "/mnt/bench/inprocess.py", "/mnt/tasks/tasks.json", "/mnt/artifacts"])
     return json.loads(out.strip().splitlines()[-1])
+
+
+def loader_way(run, consumer, todo, rehearse):
+    """{"wall", "inside", "rehearsal"}: the loader alone over todo in one container, with or without
+    its rehearsal (wall seconds, container start included; the cells' own seconds summed)."""
+    command = ["python", "-m", "inside.load", "--tasks", "/mnt/tasks/tasks.json", "--artifacts", "/mnt/artifacts",
+               "--require-init", *([] if rehearse else ["--no-rehearsal"])]
+    out, seconds = _in_image(run, consumer, todo, command)
+    records = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    cells = [r for r in records if r.get("event") == "cell"]
+    assert len(cells) == len(todo), "the loader answered %d of %d cells" % (len(cells), len(todo))
+    return {"wall": seconds, "inside": sum(r["seconds"] for r in cells), "rehearsal": records[0].get("rehearsal")}
 
 
 CONSUMERS = {"load": CONSUMER, "load-emulated": "skl1.6.1-py3.11-np2-arm64"}
@@ -88,6 +108,7 @@ def measure(run, naive_sample=30, seed=0, consumer_id=None, limit=0):
     naive = naive_way(run, consumer, sample)
     harness = harness_way(run, consumer, todo)
     alone = in_process(run, consumer, todo)
+    plain, rehearsed = loader_way(run, consumer, todo, False), loader_way(run, consumer, todo, True)
     per_cell = harness / len(todo)
     inside_per_cell = sum(r.get("seconds", 0) for r in cells_mod.read_results(run.tree.results(consumer.id)).values())
     return {
@@ -101,4 +122,8 @@ def measure(run, naive_sample=30, seed=0, consumer_id=None, limit=0):
         "loader_per_cell_ms": round(1000 * inside_per_cell / len(todo), 2),
         "overhead_ratio": round(per_cell / (alone["seconds"] / len(todo)), 2),
         "overhead_ratio_inside": round(inside_per_cell / alone["seconds"], 2),
+        "alone_per_cell_ms": {way: {k: round(1000 * r[k] / len(todo), 2) for k in ("wall", "inside")}
+                               for way, r in (("plain", plain), ("rehearsed", rehearsed))},
+        "rehearsal": rehearsed["rehearsal"],
+        "rehearsal_ratio": {k: round(rehearsed[k] / plain[k], 3) for k in ("wall", "inside")},
     }

@@ -13,6 +13,7 @@ import pickle
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -67,7 +68,7 @@ def _cell(task):
 
 
 def run_load(tmp_path, artdir, cells, python=sys.executable, timeout=30, memory=None,
-             env_extra=None, name="results"):
+             env_extra=None, name="results", args=()):
     """Run the loader as a subprocess and judge its records as the host does;
     (process, {key: line}, lines in channel order)."""
     from harness.results import judge
@@ -84,6 +85,7 @@ def run_load(tmp_path, artdir, cells, python=sys.executable, timeout=30, memory=
     cmd += ["--tasks", str(tasks), "--artifacts", str(artdir), "--timeout", str(timeout)]
     if memory:
         cmd += ["--memory", str(memory)]
+    cmd += list(args)
     env = dict(os.environ, PYTHONPATH=str(pythonpath))
     env.update(env_extra or {})
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
@@ -378,3 +380,77 @@ def test_the_state_digest_reads_numpy_scalars_by_value():
     a, b = Est(), Est()
     a.n_classes_, b.n_classes_ = np.int64(3), 3  # numpy 1 and 2 write these two differently
     assert state.digest(a)["n_classes_"]["hash"] == state.digest(b)["n_classes_"]["hash"]
+
+
+def _records(proc):
+    """(the ready record, {key: what the child returned and how it ended}) of a loader's run."""
+    records = [json.loads(x) for x in proc.stdout.splitlines()]
+    cells = {}
+    for rec in records:
+        if rec.get("event") == "cell":
+            cells[rec["key"]] = (json.loads(rec["child"]) if rec["child"] else None, rec["na"], rec["error"],
+                                 rec["outcome"], rec["log"] if rec["child"] is None else None)
+    return records[0], cells
+
+
+def test_the_rehearsal_changes_no_cell(artdir, tmp_path, old_venv):
+    # The old dump gives version warnings, numpy 1 pickles and old joblib files: what a warm parent
+    # must not hide from a child.
+    dump(old_venv, artdir / "p-old", "p-old", "LogisticRegression,StandardScaler,KMeans", "pickle,joblib,cloudpickle",
+         REPO / "harness")
+    cells = list(cells_of(artdir, "p-new").values()) + list(cells_of(artdir, "p-old").values())
+    for python, name in ((sys.executable, "here"), (old_venv, "oldest")):
+        runs = {}
+        for args in ((), ("--no-rehearsal",)):
+            proc, _, _ = run_load(tmp_path, artdir, cells, python=python, args=args, name="%s%s" % (name, args))
+            assert proc.returncode == 0, proc.stderr
+            runs[args] = _records(proc)
+        ready, rehearsed = runs[()]
+        assert ready["rehearsal"]["done"] is True and ready["rehearsal"]["cells"] >= 4, ready
+        assert runs[("--no-rehearsal",)][0]["rehearsal"] == {"done": False, "why": "--no-rehearsal"}
+        assert len(rehearsed) == len(cells)
+        assert rehearsed == runs[("--no-rehearsal",)][1], name
+        if name == "here":
+            statuses = [c[0]["load"] for c in rehearsed.values() if c[0]]
+            assert statuses.count("ok") >= 10 and any(c[0]["warnings"] for c in rehearsed.values() if c[0])
+
+
+def _rehearse_with(monkeypatch, play):
+    from harness.inside.load import rehearsal
+    monkeypatch.setattr(rehearsal, "_play", play)
+    with tempfile.TemporaryFile() as log:
+        return rehearsal.rehearse(None, frozenset(), 60, 0, log.fileno(), False)
+
+
+def test_a_rehearsal_that_would_import_an_installed_module_is_not_played(tmp_path, monkeypatch):
+    (tmp_path / "sklmatrix_not_yet_imported.py").write_text("VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def play(evaluate, trusted):
+        import sklmatrix_not_yet_imported  # noqa: F401 - what a cell's load could import first
+        return 1
+
+    got = _rehearse_with(monkeypatch, play)
+    assert got == {"done": False, "why": "it would import sklmatrix_not_yet_imported"}
+    assert "sklmatrix_not_yet_imported" not in sys.modules
+
+
+def test_the_rehearsal_leaves_the_random_generators_as_they_were(monkeypatch):
+    import random
+
+    import numpy as np
+
+    def play(evaluate, trusted):
+        np.random.rand(3)
+        random.random()
+        import json  # noqa: F401 - the standard library may be imported
+        return 2
+
+    np.random.seed(5)
+    random.seed(5)
+    expected = (np.random.rand(), random.random())
+    np.random.seed(5)
+    random.seed(5)
+    got = _rehearse_with(monkeypatch, play)
+    assert got["done"] is True and got["cells"] == 2, got
+    assert (np.random.rand(), random.random()) == expected

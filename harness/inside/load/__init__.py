@@ -14,7 +14,7 @@ import tempfile
 import time
 import warnings
 
-from . import isolate
+from . import isolate, rehearsal
 from .. import schema
 from ..files import sha256_file
 
@@ -235,6 +235,8 @@ def main(argv=None):
                         help="address-space limit of each cell in bytes (0: none)")
     parser.add_argument("--require-init", action="store_true",
                         help="refuse to run unless this is PID 1 (the container sandbox)")
+    parser.add_argument("--no-rehearsal", action="store_true",
+                        help="fork the first cell without rehearsing a cell's path first (benchmarks, tests)")
     options = parser.parse_args(argv)
     isolate.limit_threads_env()  # before anything imports numpy
     channel = Channel()
@@ -253,7 +255,9 @@ def main(argv=None):
     log = tempfile.TemporaryFile()  # the cells' stderr, read back when one crashes
     ctx = {"hashes": {}, "preload": frozenset(tasks.get("preload") or ()), "log": log.fileno(),
            "trusted": frozenset(tasks.get("skops_trusted") or ()), "whole_container": whole_container}
-    channel.send({"event": "ready", "schema": schema.SCHEMA_VERSION, "cells": len(cells),
+    rehearsed = {"done": False, "why": "--no-rehearsal"} if options.no_rehearsal else rehearsal.rehearse(
+        evaluate, ctx["trusted"], options.timeout, options.memory, ctx["log"], whole_container)
+    channel.send({"event": "ready", "schema": schema.SCHEMA_VERSION, "cells": len(cells), "rehearsal": rehearsed,
                   "unprotected": missing, "whole_container": whole_container,
                   "broken": dict(isolate.BROKEN)})
     start = last = time.time()
