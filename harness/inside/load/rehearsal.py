@@ -23,10 +23,12 @@ import warnings
 from . import isolate, loaders
 
 # (estimator of a module the warm-up already imported, task it is fitted on, formats written).
-# One of each kind of calls (classifier, regressor, transformer); every format once.
+# One of each kind of calls (classifier, regressor, transformer), sparse rows once, every format
+# once. DataFrame rows are left out: pandas is imported only when a cell's dataset needs it.
 MODELS = (
     ("LogisticRegression", "classification", ("pickle", "pickle-p5", "joblib", "joblib-z",
                                               "cloudpickle", "skops")),
+    ("LogisticRegression", "classification-sparse", ("pickle",)),
     ("Ridge", "regression", ("pickle",)),
     ("StandardScaler", "transform", ("pickle",)),
 )
@@ -76,7 +78,7 @@ def _play(evaluate, trusted):
                 continue
             cls = "%s.%s" % (type(model).__module__, type(model).__name__)
             for fmt in formats:
-                path = os.path.join(tmp, "%s.%s" % (name, fmt))
+                path = os.path.join(tmp, "%s-%s.%s" % (name, task, fmt))
                 try:
                     if _write(model, fmt, path):
                         evaluate({"format": fmt, "class": cls}, path, ds, trusted, [])
