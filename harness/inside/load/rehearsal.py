@@ -20,7 +20,7 @@ import tempfile
 import time
 import warnings
 
-from . import isolate, loaders
+from . import isolate  # loaders imports numpy: only once the loader has set its thread variables
 
 # (estimator of a module the warm-up already imported, task it is fitted on, formats written).
 # One of each kind of calls (classifier, regressor, transformer), sparse rows once, every format
@@ -34,7 +34,6 @@ MODELS = (
 )
 # The harness's own package: its modules import nothing that warns about an artifact.
 OWN = __name__.rsplit(".load.", 1)[0]
-_STDLIB = tuple(sorted({os.path.realpath(sysconfig.get_paths()[k]) + os.sep for k in ("stdlib", "platstdlib")}))
 
 
 def _estimator(name):
@@ -45,6 +44,7 @@ def _estimator(name):
 
 def _write(model, fmt, path):
     """Write model in fmt as the dump does; False when this consumer cannot write it."""
+    from . import loaders
     if loaders.missing_library(fmt):
         return False
     if fmt in ("pickle", "pickle-p5"):
@@ -96,7 +96,8 @@ def _installed(name):
     if not path:  # built in, or a namespace
         return False
     path = os.path.realpath(path)
-    return not path.startswith(_STDLIB) or "-packages" + os.sep in path
+    stdlib = tuple(os.path.realpath(sysconfig.get_paths()[k]) + os.sep for k in ("stdlib", "platstdlib"))
+    return not path.startswith(stdlib) or "-packages" + os.sep in path
 
 
 def _new_modules(before):
