@@ -100,8 +100,10 @@ def _installed(name):
     return not path.startswith(stdlib) or "-packages" + os.sep in path
 
 
-def _new_modules(before):
-    return sorted(m for m in set(sys.modules) - before if _installed(m))
+def _trial(evaluate, trusted, before):
+    """In the throwaway child: play, then name (as JSON) the installed modules that it imported."""
+    _play(evaluate, trusted)
+    return json.dumps(sorted(m for m in set(sys.modules) - before if _installed(m))).encode("utf-8")
 
 
 def rehearse(evaluate, trusted, timeout, memory, log_fd, whole_container):
@@ -109,12 +111,10 @@ def rehearse(evaluate, trusted, timeout, memory, log_fd, whole_container):
     what happened, for the loader's ready record."""
     start = time.time()
     before = set(sys.modules)
-    payload, outcome = isolate.run(
-        lambda: json.dumps([_play(evaluate, trusted), _new_modules(before)]).encode("utf-8"),
-        timeout, memory, log_fd, whole_container)
+    payload, outcome = isolate.run(lambda: _trial(evaluate, trusted, before), timeout, memory, log_fd, whole_container)
     if payload is None:
         return {"done": False, "why": "its trial in a child failed: %s" % json.dumps(outcome, sort_keys=True)}
-    played, new = json.loads(payload.decode("utf-8"))
+    new = json.loads(payload.decode("utf-8"))
     if new:
         return {"done": False, "why": "it would import %s" % ", ".join(new[:5])}
     states = random.getstate(), _numpy_state()
